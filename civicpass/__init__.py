@@ -1,0 +1,1 @@
+"""civicpass command line: the composition root that wires credcore, the chain and the services together."""

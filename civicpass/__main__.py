@@ -1,0 +1,3 @@
+from civicpass.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Solidity sources, committed compiled artifacts and typed Python bindings for civicpass's registries."""

@@ -1,0 +1,258 @@
+"""The verification decision: one pure function for every presentation format.
+
+:func:`verify_presentation` takes presentation text, a :class:`~credcore.trust.TrustSnapshot` and the
+time, and returns a :class:`VerificationResult` naming each check with a stable code. It raises only
+:class:`~credcore.errors.MalformedPresentationError` (or another ``MalformedInputError``) for text it
+cannot parse at all; every other failure is a failed check.
+
+Checks run in the order of DESIGN.md: format, trust (issuer accredited for the type), key (valid at
+``iat``), signature, validity (exp/nbf), status, holder binding (signature, nonce, audience, freshness,
+replay), disclosures, anchor. Policy runs in the verifier, on a result that passed. The pipeline stops at
+the first failed check: later checks would reason about data that is already untrusted. The result lists
+the checks that ran, so the last one is the reason.
+
+Format modules (:mod:`credcore.sdjwt`, :mod:`credcore.cp1`) do their own parsing and call the shared
+steps below, so the rules for trust, key windows, validity and status are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from credcore.errors import MalformedPresentationError
+from credcore.ports import ReplayGuard
+from credcore.status_list import Status
+from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
+
+__all__ = [
+    "Check",
+    "CheckOutcome",
+    "CheckRecorder",
+    "Code",
+    "VerificationResult",
+    "verify_presentation",
+]
+
+#: Allowed clock skew between issuer, holder and verifier, in seconds.
+CLOCK_SKEW: Final = 60
+
+
+class Check(StrEnum):
+    FORMAT = "format"
+    TRUST = "trust"
+    KEY = "key"
+    SIGNATURE = "signature"
+    VALIDITY = "validity"
+    STATUS = "status"
+    HOLDER_BINDING = "holder_binding"
+    DISCLOSURES = "disclosures"
+    ANCHOR = "anchor"
+
+
+class Code(StrEnum):
+    """Stable failure codes carried by :class:`CheckOutcome`. Part of the public API: never rename."""
+
+    MALFORMED = "malformed"
+    WRONG_TYPE = "wrong_type"
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
+    ISSUER_NOT_ACCREDITED = "issuer_not_accredited"
+    ISSUER_SUSPENDED = "issuer_suspended"
+    TYPE_NOT_ACCREDITED = "type_not_accredited"
+    UNKNOWN_KEY = "unknown_key"
+    KEY_NOT_VALID_AT_ISSUANCE = "key_not_valid_at_issuance"
+    SIGNATURE_INVALID = "signature_invalid"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    STATUS_UNKNOWN = "status_unknown"
+    HOLDER_BINDING_MISSING = "holder_binding_missing"
+    HOLDER_SIGNATURE_INVALID = "holder_signature_invalid"
+    NONCE_MISMATCH = "nonce_mismatch"
+    AUDIENCE_MISMATCH = "audience_mismatch"
+    PROOF_NOT_FRESH = "proof_not_fresh"
+    SD_HASH_MISMATCH = "sd_hash_mismatch"
+    REPLAYED = "replayed"
+    DISCLOSURE_MISMATCH = "disclosure_mismatch"
+    DUPLICATE_DISCLOSURE = "duplicate_disclosure"
+    DUPLICATE_DIGEST = "duplicate_digest"
+    UNREFERENCED_DISCLOSURE = "unreferenced_disclosure"
+    NOT_ANCHORED = "not_anchored"
+    ANCHOR_MISMATCH = "anchor_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    check: Check
+    passed: bool
+    code: str | None = None
+    detail: str = ""  # for people; never carries claim values, salts or keys
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": str(self.check), "passed": self.passed, "code": self.code, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    """The verdict on one presentation. ``claims`` is empty unless every check passed."""
+
+    format: str
+    outcomes: tuple[CheckOutcome, ...]
+    claims: Mapping[str, Any]
+    checked_at: int
+    credential_type: str | None = None
+    issuer: str | None = None
+    profile: str | None = None
+    credential_digest: bytes | None = None
+    trust_block: int | None = None
+    trust_age: int | None = None
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.outcomes) and all(o.passed for o in self.outcomes)
+
+    def failures(self) -> tuple[CheckOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.passed)
+
+    @property
+    def code(self) -> str | None:
+        """The first failure's code, or ``None`` when verified."""
+        failed = self.failures()
+        return failed[0].code if failed else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verified": self.verified,
+            "format": self.format,
+            "code": self.code,
+            "checks": [o.to_json() for o in self.outcomes],
+            "claims": dict(self.claims) if self.verified else {},
+            "credential_type": self.credential_type,
+            "issuer": self.issuer,
+            "profile": self.profile,
+            "checked_at": self.checked_at,
+            "trust": {"block": self.trust_block, "age_seconds": self.trust_age},
+        }
+
+
+class StopVerification(Exception):
+    """Raised by :class:`CheckRecorder` after a failed check; caught by :meth:`CheckRecorder.result`."""
+
+
+@dataclass(slots=True)
+class CheckRecorder:
+    """Collects outcomes while a format module verifies; ``fail`` stops the pipeline."""
+
+    format: str
+    trust: TrustSnapshot
+    now: int
+    outcomes: list[CheckOutcome] = field(default_factory=list)
+    credential_type: str | None = None
+    issuer: str | None = None
+    profile: str | None = None
+    credential_digest: bytes | None = None
+
+    def ok(self, check: Check) -> None:
+        self.outcomes.append(CheckOutcome(check, True))
+
+    def fail(self, check: Check, code: Code, detail: str = "") -> StopVerification:
+        """Record a failure and return the exception to raise: ``raise rec.fail(...)``."""
+        self.outcomes.append(CheckOutcome(check, False, str(code), detail))
+        return StopVerification()
+
+    def result(self, claims: Mapping[str, Any] | None = None) -> VerificationResult:
+        passed = bool(self.outcomes) and all(o.passed for o in self.outcomes)
+        return VerificationResult(
+            format=self.format,
+            outcomes=tuple(self.outcomes),
+            claims=dict(claims or {}) if passed else {},
+            checked_at=self.now,
+            credential_type=self.credential_type,
+            issuer=self.issuer,
+            profile=self.profile,
+            credential_digest=self.credential_digest,
+            trust_block=self.trust.block_number,
+            trust_age=self.trust.age(self.now),
+        )
+
+    # --- shared steps ---------------------------------------------------------------------------------
+    def check_trust(self, issuer: TrustedIssuer | None, credential_type: str) -> TrustedIssuer:
+        """Issuer known, not suspended, and accredited for ``credential_type``."""
+        if issuer is None:
+            raise self.fail(Check.TRUST, Code.ISSUER_NOT_ACCREDITED, "issuer is not in the trust registry")
+        self.issuer = issuer.issuer_id
+        if issuer.suspended(self.now):
+            raise self.fail(Check.TRUST, Code.ISSUER_SUSPENDED, "issuer accreditation is suspended")
+        if not issuer.may_issue(credential_type):
+            raise self.fail(Check.TRUST, Code.TYPE_NOT_ACCREDITED, "issuer is not accredited for this type")
+        self.ok(Check.TRUST)
+        return issuer
+
+    def check_key(self, key: IssuerKey | None, iat: int) -> IssuerKey:
+        """The signing key is the issuer's and was in force when the credential was issued."""
+        if key is None:
+            raise self.fail(Check.KEY, Code.UNKNOWN_KEY, "signing key is not registered for the issuer")
+        if not key.valid_at(iat):
+            raise self.fail(Check.KEY, Code.KEY_NOT_VALID_AT_ISSUANCE, "signing key was not valid at issuance")
+        self.ok(Check.KEY)
+        return key
+
+    def check_validity(self, iat: int, exp: int | None, nbf: int | None = None) -> None:
+        if exp is not None and self.now >= exp + CLOCK_SKEW:
+            raise self.fail(Check.VALIDITY, Code.EXPIRED, "credential has expired")
+        if iat > self.now + CLOCK_SKEW or (nbf is not None and nbf > self.now + CLOCK_SKEW):
+            raise self.fail(Check.VALIDITY, Code.NOT_YET_VALID, "credential is not valid yet")
+        self.ok(Check.VALIDITY)
+
+    def check_status(self, record_found: bool, status: int | None) -> None:
+        """Status from a chain-confirmed list; ``record_found`` False means the list is not in the snapshot."""
+        if not record_found or status is None:
+            raise self.fail(Check.STATUS, Code.STATUS_UNKNOWN, "status list is not in the trust snapshot")
+        if status == Status.INVALID:
+            raise self.fail(Check.STATUS, Code.REVOKED, "credential is revoked")
+        if status == Status.SUSPENDED:
+            raise self.fail(Check.STATUS, Code.SUSPENDED, "credential is suspended")
+        if status != Status.VALID:
+            raise self.fail(Check.STATUS, Code.STATUS_UNKNOWN, "status value is not understood")
+        self.ok(Check.STATUS)
+
+    def check_status_in(self, record: StatusListRecord | None, index: int) -> None:
+        """Look ``index`` up in ``record`` (``None`` when the snapshot has no such list)."""
+        inside = record is not None and 0 <= index < record.status_list.size
+        self.check_status(record is not None, record.status_list.get(index) if record and inside else None)
+
+    def check_replay(self, replay: ReplayGuard | None, key: bytes, expires_at: int) -> None:
+        if replay is not None and not replay.first_use(key, expires_at):
+            raise self.fail(Check.HOLDER_BINDING, Code.REPLAYED, "presentation was already used")
+
+
+def verify_presentation(
+    presentation: str,
+    *,
+    trust: TrustSnapshot,
+    now: int,
+    audience: str | None = None,
+    nonce: str | None = None,
+    replay: ReplayGuard | None = None,
+) -> VerificationResult:
+    """Verify an SD-JWT VC presentation or a ``CP1:`` text against ``trust`` at time ``now``.
+
+    Raises :class:`~credcore.errors.MalformedPresentationError` only when the text is neither format.
+    """
+    if not isinstance(presentation, str):
+        raise MalformedPresentationError("presentation is not text")
+    text = presentation.strip()
+    if text.startswith("CP1:"):
+        from credcore.cp1 import verify_cp1
+
+        result: VerificationResult = verify_cp1(text, trust=trust, now=now, nonce=nonce, replay=replay)
+        return result
+    if "~" in text or text.startswith("{"):
+        from credcore.sdjwt import verify_sd_jwt_vc
+
+        result = verify_sd_jwt_vc(text, trust=trust, now=now, audience=audience, nonce=nonce, replay=replay)
+        return result
+    raise MalformedPresentationError("neither an SD-JWT nor a CP1: credential")

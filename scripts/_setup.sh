@@ -1,0 +1,27 @@
+# Sourced by scripts/test and scripts/up: make the environment the project needs, idempotently.
+# - a virtualenv in .venv with the pinned Python packages (reinstalled when pyproject.toml changes)
+# - the pinned node tools (solc, anvil, OpenZeppelin merkle-tree) when node/npm are present
+set -euo pipefail
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.civicpass-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+if command -v npm >/dev/null 2>&1; then
+  nstamp=node_modules/.civicpass-installed
+  nwant=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
+    # `npm ci` refuses this lockfile (npm omits the other platforms' optional anvil binaries from it);
+    # `npm install` still installs the locked versions and checks their integrity.
+    npm install --no-audit --no-fund --loglevel=error
+    echo "$nwant" > "$nstamp"
+  fi
+else
+  echo "note: npm not found; tests that need node (solc rebuild, anvil, OpenZeppelin interop) will be skipped" >&2
+fi
