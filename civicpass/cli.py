@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 #: Modules under ``civicpass`` that add sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("up_cmd",)  # helpers: add your module name to this tuple
+COMMAND_MODULES = ("up_cmd", "inspect_cmd", "wallet_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

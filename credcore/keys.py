@@ -2,8 +2,8 @@
 
 Keys are small wrappers over ``cryptography`` objects. Algorithms come from a fixed allow-list
 (:data:`ALGORITHMS`): ``none`` and every HMAC algorithm are absent by construction, so a public key can
-never be mistaken for a shared secret. A JWK's ``use``/``key_ops`` members are honoured (RFC 7517 §4.2,
-§4.3). Signatures are raw ``r || s`` (IEEE P1363), as JWS (RFC 7518 §3.4) and COSE (RFC 9053 §2.1) use.
+never be mistaken for a shared secret. A JWK's ``use``/``key_ops``/``alg`` members are honoured (RFC 7517
+§4.2-§4.4). Signatures are raw ``r || s`` (IEEE P1363), as JWS (RFC 7518 §3.4) and COSE (RFC 9053 §2.1) use.
 
 Key generation is the one place credcore draws on OS randomness (through ``cryptography``); ECDSA
 signing draws its own nonces inside ``cryptography`` as well. Everything else is deterministic.
@@ -55,6 +55,7 @@ ALGORITHMS: Final[Mapping[str, _AlgSpec]] = {
 _ALG_FOR_CURVE: Final[Mapping[str, str]] = {spec.crv: alg for alg, spec in ALGORITHMS.items()}
 _EC_CURVES: Final[Mapping[str, ec.EllipticCurve]] = {"P-256": ec.SECP256R1(), "secp256k1": ec.SECP256K1()}
 _SHA256 = hashes.SHA256()
+_ECDSA_SHA256 = ec.ECDSA(_SHA256)  # built once: it sits on the hot path of every verification
 
 
 def _coord(jwk: Mapping[str, Any], name: str, size: int) -> bytes:
@@ -75,6 +76,13 @@ def _check_intent(jwk: Mapping[str, Any], op: str) -> None:
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or op not in ops):
         raise InvalidKeyError(f"JWK 'key_ops' does not allow {op!r}")
+
+
+def _check_alg(jwk: Mapping[str, Any], curve: Curve) -> None:
+    # RFC 7517 §4.4: a key whose 'alg' names another algorithm (Wycheproof: ES521 on a P-256 key) is refused.
+    alg = jwk.get("alg")
+    if alg is not None and alg != _ALG_FOR_CURVE[curve] and not (curve == "Ed25519" and alg == "Ed25519"):
+        raise InvalidKeyError("JWK 'alg' does not match its key type")
 
 
 def _curve_of(jwk: Mapping[str, Any]) -> Curve:
@@ -116,6 +124,7 @@ class PublicKey:
         if not isinstance(jwk, Mapping):
             raise InvalidKeyError("JWK is not an object")
         curve = _curve_of(jwk)
+        _check_alg(jwk, curve)
         _check_intent(jwk, "verify")
         if curve == "Ed25519":
             return cls(curve, ed25519.Ed25519PublicKey.from_public_bytes(_coord(jwk, "x", 32)))
@@ -182,7 +191,7 @@ class PublicKey:
         r = int.from_bytes(signature[:32], "big")
         s = int.from_bytes(signature[32:], "big")
         try:
-            self._key.verify(encode_dss_signature(r, s), data, ec.ECDSA(_SHA256))
+            self._key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -229,9 +238,11 @@ class SigningKey:
         if not isinstance(jwk, Mapping):
             raise InvalidKeyError("JWK is not an object")
         curve = _curve_of(jwk)
+        _check_alg(jwk, curve)
         _check_intent(jwk, "sign")
         key = cls.from_secret(curve, _coord(jwk, "d", 32))
-        if key.public_key.to_jwk() != PublicKey.from_jwk(jwk).to_jwk():
+        public = {m: jwk[m] for m in ("kty", "crv", "x", "y") if m in jwk}  # key_ops may say "sign" only
+        if key.public_key.to_jwk() != PublicKey.from_jwk(public).to_jwk():
             raise InvalidKeyError("JWK private and public members do not match")
         return key
 
@@ -259,7 +270,7 @@ class SigningKey:
         """Sign ``data``: raw r||s for ECDSA with SHA-256, or an Ed25519 signature."""
         if isinstance(self._key, ed25519.Ed25519PrivateKey):
             return self._key.sign(data)
-        r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(_SHA256)))
+        r, s = decode_dss_signature(self._key.sign(data, _ECDSA_SHA256))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 

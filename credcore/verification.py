@@ -138,6 +138,10 @@ class VerificationResult:
         }
 
 
+#: One shared, immutable "passed" outcome per check: recording a pass allocates nothing on the hot path.
+_PASSED: Final[Mapping[Check, CheckOutcome]] = {c: CheckOutcome(c, True) for c in Check}
+
+
 class StopVerification(Exception):
     """Raised by :class:`CheckRecorder` after a failed check; caught by :meth:`CheckRecorder.result`."""
 
@@ -156,7 +160,7 @@ class CheckRecorder:
     credential_digest: bytes | None = None
 
     def ok(self, check: Check) -> None:
-        self.outcomes.append(CheckOutcome(check, True))
+        self.outcomes.append(_PASSED[check])
 
     def fail(self, check: Check, code: Code, detail: str = "") -> StopVerification:
         """Record a failure and return the exception to raise: ``raise rec.fail(...)``."""

@@ -1,39 +1,19 @@
-"""Shared fixtures: a fixed clock, deterministic salts, and gates for optional real parts.
+"""Shared fixtures: gates for optional real parts (node, PostgreSQL, Redis, chromium) and the vectors.
 
-A test that needs node, PostgreSQL, Redis or chromium calls :func:`require`. On a developer machine
-without that part it is skipped with the reason; under CI (``CIVICPASS_REQUIRE_ALL=1``) it fails instead,
-so CI can never pass by skipping.
+Constants and :func:`require` live in ``tests/support.py`` (import them from there); they are re-exported
+here for fixtures only.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+from support import FIXED_NOW, ROOT, SHARED_VECTORS, port_open, require
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_VECTORS = ROOT.parent / "shared" / "vectors"
-FIXED_NOW = 1_795_000_000  # 2026-11-19T...Z: a fixed clock for deterministic tests
-
-
-def require(available: bool, what: str) -> None:
-    """Skip (or, under CI, fail) the calling test when ``what`` is not available."""
-    if available:
-        return
-    if os.environ.get("CIVICPASS_REQUIRE_ALL") == "1":
-        pytest.fail(f"{what} is required under CIVICPASS_REQUIRE_ALL=1 but is not available")
-    pytest.skip(f"{what} not available")
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+__all__ = ["FIXED_NOW", "ROOT", "SHARED_VECTORS", "port_open", "require"]
 
 
 @pytest.fixture(scope="session")

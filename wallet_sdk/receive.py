@@ -1,0 +1,314 @@
+"""Receive credentials with OpenID4VCI 1.0, pre-authorized code flow (§3.5), written from the spec.
+
+Steps: resolve the offer (:mod:`wallet_sdk.offer`); fetch the Credential Issuer Metadata (§12.2, the
+well-known path inserted between host and path) and the authorization server's metadata (RFC 8414)
+for its token endpoint; exchange the pre-authorized code and the transaction code for an access token
+(§6.1); for each offered configuration get a fresh ``c_nonce`` (§7) and send a credential request with
+one ``openid4vci-proof+jwt`` per holder key (§8.2, App. F.1): one key for the SD-JWT VC, one per CP1
+copy, so no two copies share a key and two scans cannot be linked. Batch size comes from
+``batch_credential_issuance`` (§12.2.4). Every credential is checked (:mod:`wallet_sdk.checks`) before
+anything is stored; one failure stores nothing. Deferred issuance (HTTP 202) is not supported by
+civicpass issuers and is reported as such. The notification endpoint (§11) is told the outcome when the
+issuer offers one (best effort: issuance already happened).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from credcore import jws
+from credcore.errors import CredError
+from credcore.keys import SigningKey
+from credcore.profiles import PROFILES
+from credcore.trust import TrustSnapshot
+from wallet_sdk._http import Peer
+from wallet_sdk.checks import CP1_FORMAT, SD_JWT_FORMAT, Facts, check_cp1_copy, check_sd_jwt, cp1_facts, sd_jwt_facts
+from wallet_sdk.errors import CredentialRejectedError, IssuerRefusedError, PresentationRequestError
+from wallet_sdk.offer import PRE_AUTH_GRANT, CredentialOffer, resolve_offer
+from wallet_sdk.records import Cp1Copy, StoredCredential
+from wallet_sdk.store import Wallet
+
+__all__ = ["PROOF_TYP", "IssuerMetadata", "fetch_metadata", "key_proof", "receive", "well_known"]
+
+PROOF_TYP: Final = "openid4vci-proof+jwt"
+#: CP1 copies asked for when the issuer's batch size allows it.
+DEFAULT_COPIES: Final = 10
+
+
+def well_known(identifier: str, suffix: str) -> str:
+    """``https://host/.well-known/<suffix>/<path>`` (OpenID4VCI 1.0 §12.2.2, RFC 8414 §3.1)."""
+    p = urlsplit(identifier)
+    path = p.path.rstrip("/")
+    return urlunsplit((p.scheme, p.netloc, f"/.well-known/{suffix}{path}", "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerMetadata:
+    credential_issuer: str
+    credential_endpoint: str
+    token_endpoint: str
+    nonce_endpoint: str | None
+    notification_endpoint: str | None
+    batch_size: int
+    configurations: Mapping[str, Mapping[str, Any]]
+    name: str = ""
+
+
+def _display_name(obj: Mapping[str, Any]) -> str:
+    display = obj.get("display") or (obj.get("credential_metadata") or {}).get("display")
+    if isinstance(display, list) and display and isinstance(display[0], dict):
+        return str(display[0].get("name", ""))[:100]
+    return ""
+
+
+def fetch_metadata(peer: Peer, offer: CredentialOffer) -> IssuerMetadata:
+    issuer = offer.credential_issuer
+    meta = peer.request("GET", well_known(issuer, "openid-credential-issuer"), what="issuer metadata").json(
+        "issuer metadata"
+    )
+    if meta.get("credential_issuer") != issuer:  # §12.2.3: must be the identifier we asked about
+        raise IssuerRefusedError("issuer metadata names a different credential_issuer")
+    configs = meta.get("credential_configurations_supported")
+    if not isinstance(configs, dict) or not all(isinstance(configs.get(i), dict) for i in offer.configuration_ids):
+        raise IssuerRefusedError("issuer metadata lacks an offered credential configuration")
+    servers = meta.get("authorization_servers")
+    server = offer.authorization_server or (servers[0] if isinstance(servers, list) and servers else issuer)
+    as_meta = peer.request(
+        "GET", well_known(peer.url(server, "authorization server"), "oauth-authorization-server"), what="AS metadata"
+    ).json("authorization server metadata")
+    batch = meta.get("batch_credential_issuance")
+    size = batch.get("batch_size") if isinstance(batch, dict) else 1
+    optional = {k: peer.url(meta[k], k) if k in meta else None for k in ("nonce_endpoint", "notification_endpoint")}
+    return IssuerMetadata(
+        credential_issuer=issuer,
+        credential_endpoint=peer.url(meta.get("credential_endpoint"), "credential_endpoint"),
+        token_endpoint=peer.url(as_meta.get("token_endpoint"), "token_endpoint"),
+        nonce_endpoint=optional["nonce_endpoint"],
+        notification_endpoint=optional["notification_endpoint"],
+        batch_size=size if isinstance(size, int) and size >= 1 else 1,
+        configurations={i: configs[i] for i in offer.configuration_ids},
+        name=_display_name(meta),
+    )
+
+
+def key_proof(key: SigningKey, *, audience: str, nonce: str | None, now: int) -> str:
+    """A ``jwt`` key proof (App. F.1). ``iss`` is omitted: pre-authorized, anonymous access (F.1)."""
+    claims: dict[str, Any] = {"aud": audience, "iat": now}
+    if nonce is not None:
+        claims["nonce"] = nonce
+    return jws.sign(claims, key, header={"typ": PROOF_TYP, "jwk": key.public_key.to_jwk()})
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    identifiers: Mapping[str, tuple[str, ...]]  # configuration id -> credential_identifiers (§6.2)
+
+
+def _redeem(peer: Peer, meta: IssuerMetadata, offer: CredentialOffer, tx_code: str | None) -> _Token:
+    if offer.tx_code is not None and not tx_code:
+        raise PresentationRequestError("this offer needs the transaction code the issuer gave you")
+    if offer.tx_code is not None and tx_code and not offer.tx_code.accepts(tx_code):
+        raise PresentationRequestError("the transaction code does not have the expected form")
+    form = {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": offer.pre_authorized_code}
+    if tx_code and offer.tx_code is not None:
+        form["tx_code"] = tx_code
+    body = peer.request("POST", meta.token_endpoint, what="token request", data=form).json("token response")
+    token, token_type = body.get("access_token"), body.get("token_type")
+    if not isinstance(token, str) or not token or not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise IssuerRefusedError("token response has no bearer access_token")
+    identifiers: dict[str, tuple[str, ...]] = {}
+    for detail in body.get("authorization_details") or []:
+        if isinstance(detail, dict) and detail.get("type") == "openid_credential":
+            ids = detail.get("credential_identifiers")
+            if isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids):
+                identifiers[str(detail.get("credential_configuration_id"))] = tuple(ids)
+    return _Token(token, identifiers)
+
+
+def _nonce(peer: Peer, meta: IssuerMetadata) -> str | None:
+    if meta.nonce_endpoint is None:
+        return None
+    body = peer.request("POST", meta.nonce_endpoint, what="nonce request").json("nonce response")
+    nonce = body.get("c_nonce")
+    if not isinstance(nonce, str) or not nonce:
+        raise IssuerRefusedError("nonce response has no c_nonce")
+    return nonce
+
+
+def _request_credentials(
+    peer: Peer, meta: IssuerMetadata, token: _Token, config_id: str, keys: list[SigningKey], *, now: int
+) -> tuple[list[Any], str | None]:
+    request: dict[str, Any] = {}
+    ids = token.identifiers.get(config_id)
+    if ids:
+        request["credential_identifier"] = ids[0]
+    else:
+        request["credential_configuration_id"] = config_id
+    for attempt in (1, 2):
+        nonce = _nonce(peer, meta)
+        request["proofs"] = {"jwt": [key_proof(k, audience=meta.credential_issuer, nonce=nonce, now=now) for k in keys]}
+        try:
+            resp = peer.request(
+                "POST",
+                meta.credential_endpoint,
+                what="credential request",
+                headers={"authorization": f"Bearer {token.value}"},
+                json_body=request,
+                ok=(200, 202),
+            )
+            break
+        except IssuerRefusedError as exc:
+            # §8.3.1.2: invalid_nonce means "get a fresh c_nonce and try again" (e.g. it expired meanwhile).
+            if attempt == 2 or exc.context.get("error") != "invalid_nonce" or meta.nonce_endpoint is None:
+                raise
+    if resp.status == 202:
+        raise IssuerRefusedError("the issuer deferred issuance; civicpass wallets do not support deferred issuance")
+    body = resp.json("credential response")
+    creds = body.get("credentials")
+    if not isinstance(creds, list) or len(creds) != len(keys) or not all(isinstance(c, dict) for c in creds):
+        raise IssuerRefusedError("credential response does not hold one credential per proof")
+    notification = body.get("notification_id")
+    return [c.get("credential") for c in creds], notification if isinstance(notification, str) else None
+
+
+def _notify(peer: Peer, meta: IssuerMetadata, token: _Token, ids: list[str], event: str) -> None:
+    if meta.notification_endpoint is None:
+        return
+    for nid in ids:
+        try:
+            peer.request(
+                "POST",
+                meta.notification_endpoint,
+                what="notification",
+                headers={"authorization": f"Bearer {token.value}"},
+                json_body={"notification_id": nid, "event": event},
+                ok=(200, 204),
+            )
+        except CredError:  # best effort: the credentials are already issued (and stored or refused)
+            continue
+
+
+def receive(
+    wallet: Wallet,
+    offer_uri: str | CredentialOffer,
+    *,
+    tx_code: str | None,
+    http: httpx.Client,
+    trust: TrustSnapshot,
+    now: int,
+    copies: int = DEFAULT_COPIES,
+    allow_http: bool = False,
+    new_key: Callable[[], SigningKey] = SigningKey.generate,
+) -> StoredCredential:
+    """Run the pre-authorized code flow for ``offer_uri`` and store the checked credentials as one record.
+
+    Args:
+        offer_uri: the offer URI (or QR text), or an offer already resolved with :func:`resolve_offer`.
+        trust: issuers and keys to check the credentials against (the app builds it, e.g. from the chain's
+            trust registry or from issuer JWKs); a credential from an issuer not in it is refused.
+        copies: CP1 copies wanted (capped by the issuer's batch size).
+        allow_http: permit plain-HTTP endpoints on non-loopback hosts (tests only).
+
+    Raises:
+        IssuerRefusedError: the issuer answered with an error (``context['error']``, e.g. ``invalid_grant``
+            for a wrong transaction code).
+        CredentialRejectedError: a received credential failed its checks; nothing was stored.
+        PresentationRequestError: the offer is malformed. WalletUnreachableError: the issuer is unreachable.
+    """
+    peer = Peer(http, allow_http=allow_http)
+    offer = offer_uri if isinstance(offer_uri, CredentialOffer) else resolve_offer(offer_uri, peer=peer)
+    meta = fetch_metadata(peer, offer)
+    token = _redeem(peer, meta, offer, tx_code)
+    by_format = {cfg.get("format"): cid for cid, cfg in reversed(list(meta.configurations.items()))}
+    if SD_JWT_FORMAT not in by_format and CP1_FORMAT not in by_format:
+        raise IssuerRefusedError("the offer holds no credential format this wallet can keep")
+    got = _Received(meta.credential_issuer)
+    try:
+        if SD_JWT_FORMAT in by_format:
+            _take_sd_jwt(peer, meta, token, by_format[SD_JWT_FORMAT], got, trust=trust, now=now, new_key=new_key)
+        if CP1_FORMAT in by_format:
+            keys = [new_key() for _ in range(max(1, min(copies, meta.batch_size)))]
+            creds, nid = _request_credentials(peer, meta, token, by_format[CP1_FORMAT], keys, now=now)
+            got.notifications += [nid] if nid else []
+            base = got.status_base()
+            got.copies = [
+                check_cp1_copy(c, k, trust=trust, now=now, status_base=base) for c, k in zip(creds, keys, strict=True)
+            ]
+            got.check_same_type()
+    except CredentialRejectedError:
+        _notify(peer, meta, token, got.notifications, "credential_failure")
+        raise
+    stored = wallet.add(got.record(meta, trust, now))
+    _notify(peer, meta, token, got.notifications, "credential_accepted")
+    return stored
+
+
+@dataclass(slots=True)
+class _Received:
+    credential_issuer: str
+    sd_jwt: str | None = None
+    sd_jwt_key: SigningKey | None = None
+    facts: Facts | None = None
+    name: str = ""
+    copies: list[Cp1Copy] = field(default_factory=list)
+    notifications: list[str] = field(default_factory=list)
+
+    def status_base(self) -> str:
+        # TEAM_PLAN: lists live at <issuer base URL>/status-lists/<id>; the SD-JWT's own reference names it.
+        if self.facts and self.facts.status and "/status-lists/" in self.facts.status.uri:
+            return self.facts.status.uri.rsplit("/status-lists/", 1)[0]
+        return self.credential_issuer
+
+    def check_same_type(self) -> None:
+        """The copies are compact forms of the SD-JWT VC's type (one credential, one record)."""
+        if self.facts is not None and any(PROFILES[c.profile].vct != self.facts.vct for c in self.copies):
+            raise CredentialRejectedError("CP1 copies are of another type than the SD-JWT VC", check="format",
+                                          reason="wrong_type")  # fmt: skip
+
+    def record(self, meta: IssuerMetadata, trust: TrustSnapshot, now: int) -> StoredCredential:
+        facts = self.facts
+        if facts is None:  # CP1 copies only: their facts come from the first copy
+            first = self.copies[0]
+            facts = cp1_facts(first.credential, first.holder_key, now=now, trust=trust)
+        return StoredCredential(
+            id="",
+            vct=facts.vct,
+            issuer=facts.issuer,
+            received_at=now,
+            issued_at=facts.issued_at,
+            expires_at=facts.expires_at,
+            sd_jwt=self.sd_jwt,
+            sd_jwt_key=self.sd_jwt_key,
+            copies=tuple(self.copies),
+            status=facts.status,
+            credential_issuer=meta.credential_issuer,
+            name=self.name or meta.name,
+        )
+
+
+def _take_sd_jwt(
+    peer: Peer,
+    meta: IssuerMetadata,
+    token: _Token,
+    config_id: str,
+    got: _Received,
+    *,
+    trust: TrustSnapshot,
+    now: int,
+    new_key: Callable[[], SigningKey],
+) -> None:
+    config = meta.configurations[config_id]
+    key = new_key()
+    creds, nid = _request_credentials(peer, meta, token, config_id, [key], now=now)
+    got.notifications += [nid] if nid else []
+    vct = config.get("vct")
+    got.sd_jwt = check_sd_jwt(creds[0], key, trust=trust, now=now, expected_vct=vct if isinstance(vct, str) else None)
+    got.sd_jwt_key = key
+    got.facts = sd_jwt_facts(got.sd_jwt)
+    got.name = _display_name(config)
