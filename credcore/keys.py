@@ -296,7 +296,11 @@ def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise MalformedInputError(f"{what} is not strict JSON")
 
     try:
-        value = json.loads(raw, object_pairs_hook=_no_dupes, parse_constant=_no_constants)
+        # RFC 7515 §5.2 / RFC 8259 §8.1: UTF-8 only. json.loads(bytes) would also take UTF-16/32 and a BOM.
+        text = raw.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise ValueError("byte order mark")
+        value = json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_no_constants)
     except (ValueError, RecursionError):
         raise MalformedInputError(f"{what} is not JSON") from None
     if not isinstance(value, dict):

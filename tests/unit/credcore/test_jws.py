@@ -61,3 +61,19 @@ def test_wrong_typ_is_refused():
     token = jws.sign({"a": 1}, KEY, header={"typ": "other"})
     with pytest.raises(MalformedInputError):
         jws.verify(token, KEY.public_key, typ="example+jwt")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"alg":"ES256"}'.encode("utf-16"),
+        b"\xef\xbb\xbf" + b'{"alg":"ES256"}',
+        b'{"alg":"ES256","x":"\xff"}',
+    ],
+    ids=["utf-16", "byte-order-mark", "invalid-utf-8"],
+)
+def test_header_that_is_not_plain_utf8_json_is_refused(raw):
+    token = jws.sign({"a": 1}, KEY)
+    _, payload, sig = token.split(".")
+    with pytest.raises(MalformedInputError):
+        jws.parse(f"{b64u_encode(raw)}.{payload}.{sig}")
