@@ -31,6 +31,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
 from credcore import _cose
@@ -187,6 +188,12 @@ def _holder_input(digest: bytes, step: int, nonce: str | None) -> bytes:
 
 
 # --- issuer and holder ------------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _signer_kid8(point: bytes) -> bytes:
+    # An issuer signs thousands of copies with one key: derive its thumbprint (JWK + JSON + SHA-256) once.
+    return kid8(PublicKey.from_bytes("P-256", point).thumbprint_bytes())
+
+
 def issue_cp1(
     claims: Mapping[str, Any],
     *,
@@ -226,7 +233,7 @@ def issue_cp1(
             _CLAIMS: spec.encode_claims(claims),
         }
     )
-    header = {_cose.HDR_ALG: _cose.ALG_ES256, _cose.HDR_KID: kid8(signer.public_key.thumbprint_bytes())}
+    header = {_cose.HDR_ALG: _cose.ALG_ES256, _cose.HDR_KID: _signer_kid8(signer.public_key.to_bytes())}
     credential = _cose.sign1(header, payload, signer)
     if len(credential) > MAX_CREDENTIAL_BYTES:
         raise PayloadTooLargeError("CP1 credential exceeds its byte budget", limit=MAX_CREDENTIAL_BYTES)
