@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 
 #: Modules under ``civicpass`` that add sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("up_cmd", "inspect_cmd", "wallet_cmd")
+COMMAND_MODULES = (  # helpers: add your module name to this tuple
+    "up_cmd", "inspect_cmd", "chain_cmd", "verifier_cmd", "wallet_cmd", "issuer_cmd",
+    "governance_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

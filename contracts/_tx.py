@@ -1,0 +1,283 @@
+"""Sending transactions: local signing, a nonce counter per account, explicit gas, decoded failures.
+
+Why not ``contract.functions.x().transact()``: that asks the node to sign (only dev nodes hold keys), estimates
+gas (py-evm under-estimates calldata-heavy transactions) and fetches the nonce per transaction, which forces one
+transaction at a time. A :class:`Signer` signs with eth-account (natively through coincurve), counts nonces
+itself and returns a :class:`PendingTx` at once, so callers can pipeline many transactions and wait later.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils.exceptions import ValidationError
+from web3 import Web3
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
+
+from contracts.errors import TransactionFailedError, decode_revert, revert_data_of
+from credcore.errors import ChainUnavailableError, CredError
+
+__all__ = ["PendingTx", "Receipt", "Signer", "call_view", "chain_errors", "wait_all"]
+
+_T = TypeVar("_T")
+_BATCH = 100  # requests per JSON-RPC batch
+
+
+@contextmanager
+def chain_errors() -> Iterator[None]:
+    """Translate connection failures into :class:`ChainUnavailableError` (retryable)."""
+    try:
+        yield
+    except CredError:
+        raise
+    except (ProviderConnectionError, ConnectionError, TimeoutError, OSError) as exc:
+        raise ChainUnavailableError("cannot reach the chain's JSON-RPC endpoint") from exc
+    except Exception as exc:
+        # requests/aiohttp connection errors do not share a base class with the builtins above
+        if type(exc).__name__ in {"ConnectionError", "ConnectTimeout", "ReadTimeout", "ClientConnectorError"}:
+            raise ChainUnavailableError("cannot reach the chain's JSON-RPC endpoint") from exc
+        raise
+
+
+def call_view(fn: Callable[[], _T]) -> _T:
+    """Run a contract view call; reverts become credcore errors, connection failures ChainUnavailableError."""
+    with chain_errors():
+        try:
+            return fn()
+        except ContractLogicError as exc:
+            raise decode_revert(revert_data_of(exc)) from None
+        except Exception as exc:
+            if type(exc).__name__ == "TransactionFailed":  # in-process eth-tester
+                raise decode_revert(revert_data_of(exc)) from None
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a mined transaction left behind."""
+
+    tx_hash: bytes
+    block_number: int
+    gas_used: int
+    contract_address: ChecksumAddress | None
+
+
+class PendingTx:
+    """A sent transaction. :meth:`wait` returns its receipt or raises the decoded revert."""
+
+    __slots__ = ("_call", "_error", "_receipt", "_w3", "tx_hash")
+
+    def __init__(self, w3: Web3, tx_hash: bytes, call: dict[str, Any]) -> None:
+        self._w3 = w3
+        self.tx_hash = tx_hash
+        self._call = call  # to replay a failed transaction as eth_call and recover its revert data
+        self._receipt: Receipt | None = None
+        self._error: CredError | None = None
+
+    def _settle(self, status: int, block_number: int, gas_used: int, contract_address: str | None) -> None:
+        if status != 1:
+            self._error = self._failure(block_number, gas_used)
+            return
+        address = Web3.to_checksum_address(contract_address) if contract_address else None
+        self._receipt = Receipt(self.tx_hash, block_number, gas_used, address)
+
+    def wait(self, timeout: float = 30.0, poll: float = 0.01) -> Receipt:
+        if self._error is not None:
+            raise self._error
+        if self._receipt is not None:
+            return self._receipt
+        deadline = time.monotonic() + timeout
+        with chain_errors():
+            while True:
+                try:
+                    raw = self._w3.eth.get_transaction_receipt(self.tx_hash)  # type: ignore[arg-type]
+                    break
+                except (TransactionNotFound, TimeExhausted):
+                    if time.monotonic() > deadline:
+                        tx = "0x" + self.tx_hash.hex()
+                        raise TransactionFailedError("transaction not mined in time", tx=tx) from None
+                    time.sleep(poll)
+        self._settle(int(raw["status"]), int(raw["blockNumber"]), int(raw["gasUsed"]), raw.get("contractAddress"))
+        return self.wait()
+
+    def _failure(self, block_number: int, gas_used: int) -> CredError:
+        if gas_used >= int(self._call["gas"]):
+            return TransactionFailedError("transaction ran out of gas", tx="0x" + self.tx_hash.hex())
+        # Replay against the state before the block: the revert data is not in the receipt.
+        try:
+            with chain_errors():
+                self._w3.eth.call(self._call, max(0, block_number - 1))  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            return decode_revert(revert_data_of(exc))
+        except CredError as exc:
+            return exc
+        except Exception as exc:
+            if type(exc).__name__ == "TransactionFailed":
+                return decode_revert(revert_data_of(exc))
+            raise
+        return TransactionFailedError("transaction reverted (not reproducible)", tx="0x" + self.tx_hash.hex())
+
+
+def _batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[dict[str, Any]] | None:
+    """One JSON-RPC batch (one HTTP round trip for many calls), or None if the provider cannot batch."""
+    make = getattr(w3.provider, "make_batch_request", None)
+    if make is None or not requests:
+        return None
+    try:
+        with chain_errors():
+            responses = make(requests)
+    except NotImplementedError:
+        return None
+    if not isinstance(responses, list) or len(responses) != len(requests):
+        raise TransactionFailedError("the node refused a JSON-RPC batch")
+    return responses
+
+
+def wait_all(pending: Sequence[PendingTx], timeout: float = 60.0, poll: float = 0.01) -> list[Receipt]:
+    """Wait for every transaction; receipts are fetched in JSON-RPC batches. The first failure (in order) raises."""
+    deadline = time.monotonic() + timeout
+    waiting = [p for p in pending if p._receipt is None]
+    while waiting:
+        for start in range(0, len(waiting), _BATCH):
+            chunk = waiting[start : start + _BATCH]
+            responses = _batch(chunk[0]._w3, [("eth_getTransactionReceipt", ["0x" + p.tx_hash.hex()]) for p in chunk])
+            if responses is None:  # no batching (in-process eth-tester): one by one
+                return [p.wait(timeout=max(0.1, deadline - time.monotonic())) for p in pending]
+            for p, response in zip(chunk, responses, strict=True):
+                raw = response.get("result")
+                if raw is not None:
+                    p._settle(int(raw["status"], 16), int(raw["blockNumber"], 16), int(raw["gasUsed"], 16),
+                              raw.get("contractAddress"))
+        waiting = [p for p in waiting if p._receipt is None and p._error is None]
+        if waiting:
+            if time.monotonic() > deadline:
+                raise TransactionFailedError("transactions not mined in time", waiting=len(waiting))
+            time.sleep(poll)
+    return [p.wait() for p in pending]
+
+
+class Signer:
+    """One account that signs locally and numbers its own transactions.
+
+    Thread-safe. Assumes it is the only sender for its account; after a rejected send it re-reads the nonce
+    from the node. Fees: EIP-1559 with ``max_fee = 2 * base fee + priority fee`` (base fee re-read each second),
+    or a fixed ``max_fee``.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount | str | bytes,
+        *,
+        priority_fee: int = 10**9,
+        max_fee: int | None = None,
+    ) -> None:
+        self._w3 = w3
+        self._account: LocalAccount = account if isinstance(account, LocalAccount) else Account.from_key(account)
+        self._priority_fee = priority_fee
+        self._fixed_max_fee = max_fee
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._fee: tuple[float, int] = (0.0, 0)
+
+    @property
+    def address(self) -> ChecksumAddress:
+        return self._account.address
+
+    def __repr__(self) -> str:
+        return f"Signer({self.address})"
+
+    def reset_nonce(self) -> None:
+        with self._lock:
+            self._nonce = None
+
+    def _max_fee(self) -> int:
+        if self._fixed_max_fee is not None:
+            return self._fixed_max_fee
+        fetched, fee = self._fee
+        if time.monotonic() - fetched > 1.0:
+            base = int(self._w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+            fee = 2 * base + self._priority_fee
+            self._fee = (time.monotonic(), fee)
+        return fee
+
+    def send(self, to: str | None, data: bytes, *, gas: int, value: int = 0) -> PendingTx:
+        """Sign and send; returns without waiting for the receipt. ``to=None`` deploys ``data``."""
+        return self.send_many([(to, data, gas)], value=value)[0]
+
+    def send_many(self, calls: Sequence[tuple[str | None, bytes, int]], *, value: int = 0) -> list[PendingTx]:
+        """Sign ``(to, data, gas)`` calls with consecutive nonces and send them in JSON-RPC batches.
+
+        If the node rejects one, the nonce is re-read and TransactionFailedError says how many were accepted
+        before it (those are on their way; the rest were not sent).
+        """
+        with chain_errors(), self._lock:
+            if self._chain_id is None:
+                self._chain_id = int(self._w3.eth.chain_id)
+            if self._nonce is None:
+                self._nonce = int(self._w3.eth.get_transaction_count(self.address, "pending"))
+            max_fee = self._max_fee()
+            signed: list[tuple[bytes, dict[str, Any]]] = []
+            for i, (to, data, gas) in enumerate(calls):
+                tx: dict[str, Any] = {
+                    "type": 2,
+                    "chainId": self._chain_id,
+                    "nonce": self._nonce + i,
+                    "gas": gas,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": self._priority_fee,
+                    "value": value,
+                    "data": data,
+                }
+                call = {"from": self.address, "data": data, "gas": gas, "value": value}
+                if to is not None:
+                    tx["to"] = call["to"] = to
+                signed.append((bytes(self._account.sign_transaction(tx).raw_transaction), call))
+            pending: list[PendingTx] = []
+            try:
+                for start in range(0, len(signed), _BATCH):
+                    pending += self._submit(signed[start : start + _BATCH], accepted=len(pending))
+            finally:
+                if len(pending) == len(signed):
+                    self._nonce += len(signed)
+                else:
+                    self._nonce = None  # the node may disagree about the nonce; re-read it next time
+        return pending
+
+    def _submit(self, signed: list[tuple[bytes, dict[str, Any]]], *, accepted: int) -> list[PendingTx]:
+        requests = [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw, _ in signed]
+        responses = _batch(self._w3, requests) if len(signed) > 1 else None
+        out: list[PendingTx] = []
+        if responses is None:
+            for raw, call in signed:
+                try:
+                    tx_hash = bytes(self._w3.eth.send_raw_transaction(raw))
+                except (Web3RPCError, ValueError, ValidationError) as exc:  # ValidationError: in-process eth-tester
+                    n = accepted + len(out)
+                    raise TransactionFailedError("the node rejected a transaction", accepted=n) from exc
+                out.append(PendingTx(self._w3, tx_hash, call))
+            return out
+        for (_, call), response in zip(signed, responses, strict=True):
+            if "result" not in response:
+                raise TransactionFailedError("the node rejected a transaction", accepted=accepted + len(out))
+            out.append(PendingTx(self._w3, bytes.fromhex(response["result"][2:]), call))
+        return out
+
+    def preflight(self, to: str, data: bytes, *, gas: int) -> None:
+        """Simulate the call against the latest block; raise the decoded revert instead of sending a doomed tx."""
+        call_view(lambda: self._w3.eth.call({"from": self.address, "to": to, "data": data, "gas": gas}))

@@ -1,0 +1,314 @@
+"""Typed binding of TrustGovernance: the k-of-n BLS consortium that holds the TrustRegistry's admin role.
+
+Why a separate binding (not a :class:`contracts._facade.Facade`): the governance contract is optional and deployed
+after the registries, by the consortium, so it stays out of ``deploy_all`` and the registry artifact list. Digests
+are computed locally by :mod:`credcore.bls` (members sign offline); :meth:`TrustGovernance.onchain_digest` asks the
+contract, and the tests check both agree. Reverts become the credcore errors below (codes ``governance_*``);
+reverts of the TrustRegistry bubbling up through a proposal decode as the registry's own errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_typing import ChecksumAddress
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from contracts._tx import PendingTx, Receipt, Signer, call_view, chain_errors
+from contracts.errors import TransactionFailedError, decode_revert, revert_data_of
+from credcore import bls
+from credcore.errors import ConflictError, CredError, MalformedInputError, NotFoundError, RefusedError
+
+__all__ = [
+    "GovernanceState",
+    "GovernanceTx",
+    "InvalidMemberKeyError",
+    "InvalidProofOfPossessionError",
+    "InvalidSignatureError",
+    "InvalidThresholdError",
+    "StaleNonceError",
+    "TooFewSignersError",
+    "TrustGovernance",
+    "UnknownActionError",
+    "UnknownMemberError",
+    "UnknownSignerError",
+    "decode_governance_revert",
+]
+
+
+class StaleNonceError(ConflictError):
+    code = "governance_stale_nonce"
+    title = "The proposal's nonce was already used or is not yet due (a replay, or a race)"
+
+
+class UnknownActionError(MalformedInputError):
+    code = "governance_unknown_action"
+    title = "Unknown governance action"
+
+
+class UnknownSignerError(RefusedError):
+    code = "governance_unknown_signer"
+    title = "The signer bitmap names a non-member"
+
+
+class TooFewSignersError(RefusedError):
+    code = "governance_too_few_signers"
+    title = "Fewer signers than the consortium threshold"
+
+
+class InvalidSignatureError(RefusedError):
+    code = "governance_signature_invalid"
+    title = "The aggregate signature does not verify for the named signers"
+
+
+class InvalidMemberKeyError(MalformedInputError):
+    code = "governance_member_key_invalid"
+    title = "Member key malformed, the identity, or already a member"
+
+
+class InvalidProofOfPossessionError(RefusedError):
+    code = "governance_pop_invalid"
+    title = "The member key's proof of possession does not verify"
+
+
+class UnknownMemberError(NotFoundError):
+    code = "governance_member_not_found"
+    title = "No such consortium member"
+
+
+class InvalidThresholdError(RefusedError):
+    code = "governance_threshold_invalid"
+    title = "The threshold must lie between 1 and the member count"
+
+
+_BY_ERROR_NAME: Final[dict[str, type[CredError]]] = {
+    "GovernanceStaleNonce": StaleNonceError,
+    "GovernanceUnknownAction": UnknownActionError,
+    "GovernanceUnknownSigner": UnknownSignerError,
+    "GovernanceTooFewSigners": TooFewSignersError,
+    "GovernanceInvalidSignature": InvalidSignatureError,
+    "GovernanceInvalidMemberKey": InvalidMemberKeyError,
+    "GovernanceInvalidProofOfPossession": InvalidProofOfPossessionError,
+    "GovernanceUnknownMember": UnknownMemberError,
+    "GovernanceInvalidThreshold": InvalidThresholdError,
+    "GovernanceStorageFailed": TransactionFailedError,
+    "BLS12381PrecompileFailed": TransactionFailedError,
+}
+
+# Gas caps (unused gas is not charged): one pairing + hash-to-G2 per proposal, one more per admitted member.
+_GAS_VERIFY = 260_000
+_GAS_ADMIT = 230_000
+_GAS_PER_MEMBER = 35_000
+_GAS_PER_REGISTRY = 45_000
+
+
+@cache
+def _artifact() -> dict[str, Any]:
+    text = resources.files("contracts").joinpath("artifacts", "TrustGovernance.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+@cache
+def _errors() -> dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    table = {}
+    for item in _artifact()["abi"]:
+        if item["type"] == "error":
+            types = tuple(i["type"] for i in item["inputs"])
+            names = tuple(i["name"] for i in item["inputs"])
+            table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], names, types)
+    return table
+
+
+def decode_governance_revert(data: bytes | None) -> CredError:
+    """The credcore error for revert ``data`` from TrustGovernance (or the TrustRegistry behind it)."""
+    entry = _errors().get(data[:4]) if data else None
+    if entry is None:
+        return decode_revert(data)
+    name, arg_names, types = entry
+    try:
+        values = abi_decode(list(types), data[4:])  # type: ignore[index]
+    except Exception:
+        values = ()
+    context = dict(zip(arg_names, values, strict=False))
+    return _BY_ERROR_NAME.get(name, TransactionFailedError)(name, error=name, **context)
+
+
+class GovernanceTx:
+    """A sent governance transaction; :meth:`wait` raises governance errors by their own codes."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: PendingTx) -> None:
+        self._pending = pending
+
+    @property
+    def tx_hash(self) -> bytes:
+        return self._pending.tx_hash
+
+    def wait(self, timeout: float = 120.0) -> Receipt:
+        try:
+            return self._pending.wait(timeout=timeout)
+        except TransactionFailedError as exc:
+            selector = exc.context.get("selector")
+            if isinstance(selector, str) and (entry := _errors().get(bytes.fromhex(selector[2:]))) is not None:
+                raise _BY_ERROR_NAME.get(entry[0], TransactionFailedError)(entry[0], error=entry[0]) from None
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceState:
+    """The consortium as the chain holds it now."""
+
+    address: ChecksumAddress
+    chain_id: int
+    nonce: int
+    threshold: int
+    members: tuple[bytes, ...]  # compressed G1 public keys, in signer-bitmap order
+
+
+class TrustGovernance:
+    """Read the consortium and submit signed proposals."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self._w3 = w3
+        self.address: ChecksumAddress = to_checksum_address(address)
+        self._c = w3.eth.contract(address=self.address, abi=_artifact()["abi"])
+        self._chain_id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"TrustGovernance({self.address})"
+
+    @property
+    def w3(self) -> Web3:
+        return self._w3
+
+    @classmethod
+    def deploy(
+        cls,
+        w3: Web3,
+        sender: Signer,
+        *,
+        registry: str,
+        members: Sequence[tuple[bytes, bytes]],
+        threshold: int,
+    ) -> TrustGovernance:
+        """Deploy for ``registry`` with founding ``members`` as (public key, proof of possession) pairs.
+
+        The proofs are checked here first (a bad one would only waste the deployment's gas) and again on chain.
+        Hand over the registry afterwards: ``TrustRegistry.transfer_admin(governance.address, ...)``.
+        """
+        if not 1 <= threshold <= len(members) <= bls.MAX_MEMBERS:
+            raise InvalidThresholdError("need 1 <= threshold <= members <= 64")
+        for pk, pop in members:
+            if not bls.verify_possession(pk, pop):
+                raise InvalidProofOfPossessionError("a founding member's proof of possession does not verify")
+        keys = [bls.g1_xy(pk) for pk, _ in members]
+        pops = [bls.g2_xy(pop) for _, pop in members]
+        args = abi_encode(["address", "bytes[]", "bytes[]", "uint8"], [registry, keys, pops, threshold])
+        bytecode = bytes.fromhex(_artifact()["bytecode"][2:])
+        gas = 2_000_000 + (_GAS_ADMIT + _GAS_PER_MEMBER) * len(members)  # ~1.7M of it: the 8 KB code deposit
+        rx = GovernanceTx(sender.send(None, bytecode + args, gas=gas)).wait()
+        assert rx.contract_address is not None
+        return cls(w3, rx.contract_address)
+
+    # --- reads ---------------------------------------------------------------------------------------------
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            with chain_errors():
+                self._chain_id = int(self._w3.eth.chain_id)
+        return self._chain_id
+
+    def nonce(self) -> int:
+        return int(call_view(self._c.functions.nonce().call))
+
+    def threshold(self) -> int:
+        return int(call_view(self._c.functions.threshold().call))
+
+    def members(self) -> list[bytes]:
+        """Compressed public keys in signer-bitmap order."""
+        return [bls.g1_from_xy(bytes(xy)) for xy in call_view(self._c.functions.members().call)]
+
+    def state(self) -> GovernanceState:
+        return GovernanceState(self.address, self.chain_id(), self.nonce(), self.threshold(), tuple(self.members()))
+
+    def digest(self, proposal: bls.Proposal, nonce: int) -> bytes:
+        """The message members sign, computed locally."""
+        return bls.proposal_digest(proposal, chain_id=self.chain_id(), governance=self.address, nonce=nonce)
+
+    def onchain_digest(self, proposal: bls.Proposal, nonce: int) -> bytes:
+        fn = self._c.functions.proposalDigest(nonce, int(proposal.action), proposal.payload)
+        return bytes(call_view(fn.call))
+
+    def snapshot_binding(self, block_number: int) -> bls.SnapshotBinding:
+        return bls.SnapshotBinding(self.chain_id(), self.address, block_number)
+
+    def onchain_snapshot_digest(self, content: bytes, block_number: int) -> bytes:
+        return bytes(call_view(self._c.functions.snapshotDigest(keccak(content), block_number).call))
+
+    def hash_to_g2(self, message: bytes, dst: bytes) -> bytes:
+        """RFC 9380 hash_to_curve as the contract computes it (EIP-2537 encoding, 256 bytes)."""
+        return bytes(call_view(self._c.functions.hashToG2(message, dst).call))
+
+    # --- writes --------------------------------------------------------------------------------------------
+    def execute(
+        self,
+        proposal: bls.Proposal,
+        *,
+        nonce: int,
+        signers: int,
+        signature: bytes,
+        sender: Signer,
+        preflight: bool = True,
+        gas: int | None = None,
+    ) -> GovernanceTx:
+        """Submit ``proposal`` with the aggregate ``signature`` (compressed, 96 bytes) of the members in ``signers``.
+
+        Anyone may submit: authority comes from the signatures, not the sender.
+        """
+        data = self._encode_execute(proposal, nonce, signers, bls.g2_xy(signature))
+        gas = gas if gas is not None else _gas_for(proposal, len(self.members()) if proposal.action in
+                                                    (bls.Action.ADD_MEMBER, bls.Action.REMOVE_MEMBER) else 0)
+        if preflight:
+            self._preflight(sender, data, gas)
+        return GovernanceTx(sender.send(self.address, data, gas=gas))
+
+    def _encode_execute(self, proposal: bls.Proposal, nonce: int, signers: int, signature_xy: bytes) -> bytes:
+        selector = keccak(text="execute(uint64,uint8,bytes,uint256,bytes)")[:4]
+        args = [nonce, int(proposal.action), proposal.payload, signers, signature_xy]
+        return selector + abi_encode(["uint64", "uint8", "bytes", "uint256", "bytes"], args)
+
+    def _preflight(self, sender: Signer, data: bytes, gas: int) -> None:
+        call = {"from": sender.address, "to": self.address, "data": data, "gas": gas}
+        with chain_errors():
+            try:
+                self._w3.eth.call(call)  # type: ignore[arg-type]
+            except CredError:
+                raise
+            except Exception as exc:
+                raw = revert_data_of(exc)
+                if raw is None and type(exc).__name__ not in {"ContractLogicError", "TransactionFailed"}:
+                    raise
+                raise decode_governance_revert(raw) from None
+
+
+def _gas_for(proposal: bls.Proposal, members: int) -> int:
+    action = proposal.action
+    if action is bls.Action.ACCREDIT_ISSUER:
+        _, identifier, name, types = proposal.arguments()
+        text = len(identifier.encode()) + len(name.encode()) + sum(len(t.encode()) for t in types)
+        return _GAS_VERIFY + 300_000 + 60_000 * len(types) + 700 * text + 3 * _GAS_PER_REGISTRY
+    if action is bls.Action.SUSPEND_ISSUER:
+        return _GAS_VERIFY + 80_000 + 3 * _GAS_PER_REGISTRY
+    if action is bls.Action.ADD_MEMBER:
+        return _GAS_VERIFY + _GAS_ADMIT + 100_000 + _GAS_PER_MEMBER * (members + 1)
+    if action is bls.Action.REMOVE_MEMBER:
+        return _GAS_VERIFY + 100_000 + _GAS_PER_MEMBER * members
+    return _GAS_VERIFY + 60_000

@@ -1,0 +1,109 @@
+"""``create_app(settings)``: the composition root of the issuer service.
+
+Builds the engine (running the packaged Alembic migrations first), the credential types, the chain
+gateway (when a chain URL is configured) and the :class:`IssuerService`, then the FastAPI app with its
+error mapping and body-size cap. With ``run_workers`` the status publisher and anchoring worker run in
+one background thread for the app's lifetime. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from credcore._defaults import SecretsSaltSource, SystemClock
+from credcore.ports import Clock, SaltSource
+from issuer.anchoring import ChainGateway
+from issuer.api import problems
+from issuer.api.deps import BodyLimit, TokenTable
+from issuer.api.routes import admin, oid4vci
+from issuer.service import IssuerService
+from issuer.settings import IssuerSettings
+from issuer.store.db import make_engine, make_sessionmaker, upgrade
+from issuer.types import TypeRegistry
+
+__all__ = ["build_service", "create_app"]
+
+_log = logging.getLogger("civicpass.issuer")
+
+
+def build_service(
+    settings: IssuerSettings,
+    *,
+    clock: Clock | None = None,
+    salts: SaltSource | None = None,
+    chain: ChainGateway | None = None,
+) -> IssuerService:
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    if chain is None and settings.chain_rpc_url is not None:
+        from issuer.chain import connect_chain
+
+        chain = connect_chain(settings)
+    service = IssuerService(
+        settings,
+        make_sessionmaker(engine),
+        clock=clock or SystemClock(),
+        salts=salts or SecretsSaltSource(),
+        types=TypeRegistry.load(settings.types_dir),
+        chain=chain,
+        log=_log.warning,
+    )
+    service.start()
+    return service
+
+
+def create_app(
+    settings: IssuerSettings,
+    *,
+    service: IssuerService | None = None,
+    clock: Clock | None = None,
+    chain: ChainGateway | None = None,
+) -> FastAPI:
+    svc = service or build_service(settings, clock=clock, chain=chain)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Routes are CPU-bound under one GIL: a few threads overlap I/O; forty (the default) only contend.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        stop = threading.Event()
+        worker = None
+        if settings.run_workers:
+            worker = threading.Thread(target=_work, args=(svc, stop), name="issuer-worker", daemon=True)
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=10)
+            svc.sessions.kw["bind"].dispose()
+
+    app = FastAPI(title="civicpass issuer", version="0.1.0", lifespan=lifespan)
+    app.state.service = svc
+    app.state.tokens = TokenTable(settings)
+    problems.install(app)
+    app.include_router(oid4vci.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "issuer": svc.issuer_id, "kid": svc.keys.active_kid}
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _work(svc: IssuerService, stop: threading.Event) -> None:
+    period = min(1.0, svc.settings.anchor_interval, svc.settings.status_publish_interval)
+    while not stop.is_set():
+        try:
+            svc.run_workers_once()
+        except Exception as exc:  # the worker must survive a bad round (e.g. database restarting)
+            _log.warning("issuer worker round failed: %s", type(exc).__name__)
+        stop.wait(period)

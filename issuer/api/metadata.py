@@ -1,0 +1,60 @@
+"""Issuer and authorization-server metadata documents (OpenID4VCI 1.0 §12.2, RFC 8414).
+
+How the compact copies travel: each credential type with a CP1 profile has a second configuration,
+``<Type>_cp1``, of format ``civicpass-cp1``. Its ``credential`` values are base64url(COSE_Sign1), one per
+proof in ``proofs.jwt`` (batch issuance, §8.2), each bound to that proof's key. A wallet redeems one
+offer with one access token for both: one request for the SD-JWT VC, one for N copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from issuer.offers import PRE_AUTH_GRANT
+from issuer.service import CP1_FORMAT, IssuerService
+
+__all__ = ["authorization_server_metadata", "credential_issuer_metadata"]
+
+_PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}}
+
+
+def credential_issuer_metadata(service: IssuerService) -> dict[str, Any]:
+    base = service.base_url
+    configs: dict[str, Any] = {}
+    for config_id, (ctype, fmt) in service.configurations().items():
+        entry: dict[str, Any] = {
+            "format": fmt,
+            "vct": ctype.vct,
+            "cryptographic_binding_methods_supported": ["jwk"],
+            "credential_signing_alg_values_supported": ["ES256"],
+            "proof_types_supported": _PROOFS,
+            "credential_metadata": {
+                "display": [{"name": ctype.name, "locale": "en"}],
+                "claims": [{"path": [name]} for name in ctype.claim_names],
+            },
+        }
+        if fmt == CP1_FORMAT:
+            entry["profile"] = ctype.cp1_profile
+            entry["credential_metadata"]["claims"] = [{"path": [name]} for name in ctype.cp1_claims]
+        configs[config_id] = entry
+    return {
+        "credential_issuer": base,
+        "authorization_servers": [base],
+        "credential_endpoint": f"{base}/credential",
+        "nonce_endpoint": f"{base}/nonce",
+        "batch_credential_issuance": {"batch_size": service.settings.batch_size},
+        "display": [{"name": service.settings.issuer_name, "locale": "en"}],
+        "credential_configurations_supported": configs,
+    }
+
+
+def authorization_server_metadata(service: IssuerService) -> dict[str, Any]:
+    base = service.base_url
+    return {
+        "issuer": base,
+        "token_endpoint": f"{base}/token",
+        "grant_types_supported": [PRE_AUTH_GRANT],
+        "pre-authorized_grant_anonymous_access_supported": True,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+    }

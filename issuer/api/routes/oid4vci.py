@@ -1,0 +1,58 @@
+"""OpenID4VCI endpoints: metadata, token (pre-authorized code), nonce, credential; and status lists."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, Response
+
+from credcore.errors import NotFoundError
+from issuer.api.deps import bearer, json_body, service
+from issuer.api.metadata import authorization_server_metadata, credential_issuer_metadata
+from issuer.service import IssuerService
+
+router = APIRouter()
+Svc = Annotated[IssuerService, Depends(service)]
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("/.well-known/openid-credential-issuer")
+def issuer_metadata(svc: Svc) -> dict[str, Any]:
+    return credential_issuer_metadata(svc)
+
+
+@router.get("/.well-known/oauth-authorization-server")
+def as_metadata(svc: Svc) -> dict[str, Any]:
+    return authorization_server_metadata(svc)
+
+
+@router.post("/token")
+def token(
+    svc: Svc,
+    grant_type: Annotated[str | None, Form()] = None,
+    pre_authorized_code: Annotated[str | None, Form(alias="pre-authorized_code", max_length=200)] = None,
+    tx_code: Annotated[str | None, Form(max_length=32)] = None,
+) -> JSONResponse:
+    access_token, ttl = svc.token(grant_type, pre_authorized_code, tx_code)
+    body = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.post("/nonce")
+def nonce(svc: Svc) -> JSONResponse:
+    return JSONResponse({"c_nonce": svc.nonce()}, headers=_NO_STORE)
+
+
+@router.post("/credential")
+def credential(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> JSONResponse:
+    issued = svc.credential(bearer(request), body)
+    return JSONResponse({"credentials": [{"credential": c} for c in issued.credentials]}, headers=_NO_STORE)
+
+
+@router.get("/status-lists/{list_id}")
+def status_list(svc: Svc, list_id: int) -> Response:
+    token = svc.served_status_list(list_id)
+    if token is None:
+        raise NotFoundError("no published status list with this id")
+    return Response(token, media_type="application/statuslist+jwt", headers={"Cache-Control": "max-age=60"})

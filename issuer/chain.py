@@ -1,0 +1,101 @@
+"""The issuer's chain gateway over the contracts bindings (TrustRegistry, AnchorRegistry, StatusRegistry).
+
+The issuer sends its own transactions from its account (``chain_account_key``, or the ``issuer`` dev
+account of a dev deployment file), and its identifier is that account's ``did:ethr``. Every write waits
+for its receipt, so the caller records a transaction only once it is in a block. Re-sends after a crash
+are safe: roots and keys are looked up first, and status versions continue from the chain's latest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3 import HTTPProvider, Web3
+
+from contracts import AnchorRegistry, Deployment, Signer, StatusRegistry, TrustRegistry, registries
+from credcore.did import did_ethr
+from credcore.errors import ConflictError
+from credcore.keys import PublicKey
+from issuer.anchoring import ChainReceipt
+from issuer.settings import IssuerSettings
+
+__all__ = ["Web3Chain", "connect_chain"]
+
+
+def _receipt(rx: Any, w3: Web3 | None = None) -> ChainReceipt:
+    timestamp = None if w3 is None else int(w3.eth.get_block(rx.block_number)["timestamp"])
+    return ChainReceipt("0x" + bytes(rx.tx_hash).hex(), int(rx.block_number), timestamp)
+
+
+class Web3Chain:
+    """:class:`issuer.anchoring.ChainGateway` over web3 and the contracts facades."""
+
+    def __init__(self, w3: Web3, deployment: Deployment, account_key: str | bytes, *, timeout: float = 30.0) -> None:
+        self._w3 = w3
+        self._signer = Signer(w3, account_key)
+        self._trust, self._anchors, self._status = registries(w3, deployment)
+        self._timeout = timeout
+        self.issuer_id = did_ethr(self._signer.address, deployment.chain_id)
+
+    @property
+    def address(self) -> str:
+        return str(self._signer.address)
+
+    @property
+    def trust(self) -> TrustRegistry:
+        return self._trust
+
+    @property
+    def anchors(self) -> AnchorRegistry:
+        return self._anchors
+
+    @property
+    def status(self) -> StatusRegistry:
+        return self._status
+
+    def anchor_root(self, root: bytes, count: int) -> ChainReceipt:
+        try:
+            return _receipt(self._anchors.anchor(root, count, sender=self._signer).wait(self._timeout))
+        except Exception:
+            self._signer.reset_nonce()  # a failed send may have left the local nonce ahead of the node
+            raise
+
+    def find_anchor(self, root: bytes) -> ChainReceipt | None:
+        record = self._anchors.anchor_of(root)
+        return None if record is None else ChainReceipt(None, record.block_number)
+
+    def publish_status(self, list_id: int, digest: bytes, uri: str) -> ChainReceipt:
+        head = self._status.latest(self._signer.address, list_id)
+        version = (head.version if head else 0) + 1
+        try:
+            pending = self._status.publish(list_id, version, digest, uri, sender=self._signer)
+            return _receipt(pending.wait(self._timeout))
+        except Exception:
+            self._signer.reset_nonce()
+            raise
+
+    def add_key(self, key: PublicKey) -> ChainReceipt:
+        found = self._trust.key(self._signer.address, key.thumbprint())
+        if found is not None:  # registered before a crash: report the chain's window
+            return ChainReceipt(None, None, found.valid_from)
+        return _receipt(self._trust.add_key(key, sender=self._signer).wait(self._timeout), self._w3)
+
+    def rotate_key(self, old_thumbprint: str, new_key: PublicKey) -> ChainReceipt:
+        found = self._trust.key(self._signer.address, new_key.thumbprint())
+        if found is not None:
+            return ChainReceipt(None, None, found.valid_from)
+        pending = self._trust.rotate_key(old_thumbprint, new_key, sender=self._signer)
+        return _receipt(pending.wait(self._timeout), self._w3)
+
+
+def connect_chain(settings: IssuerSettings) -> Web3Chain:
+    """The gateway for ``settings``: RPC URL, deployment file and the issuer's account key."""
+    if settings.deployment_file is None:
+        raise ConflictError("chain_rpc_url needs deployment_file")
+    deployment = Deployment.load(settings.deployment_file)
+    if settings.chain_account_key is not None:
+        key = settings.chain_account_key.get_secret_value()
+    else:
+        key = deployment.account("issuer").private_key or ""  # dev deployment files only carry keys
+    w3 = Web3(HTTPProvider(settings.chain_rpc_url, request_kwargs={"timeout": 30}))
+    return Web3Chain(w3, deployment, key)

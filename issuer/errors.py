@@ -1,0 +1,105 @@
+"""The issuer's own error classes (codes are API). OAuth-style endpoints carry an ``oauth_error`` too.
+
+OpenID4VCI's token and credential endpoints must answer with RFC 6749 §5.2 / OpenID4VCI §8.3.1.2
+``{"error": ..., "error_description": ...}``; ``api/problems.py`` renders those fields for these classes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from credcore.errors import ConflictError, RefusedError
+
+__all__ = [
+    "CredentialRequestDeniedError",
+    "ForbiddenError",
+    "InvalidCredentialRequestError",
+    "InvalidGrantError",
+    "InvalidNonceError",
+    "InvalidProofError",
+    "InvalidTokenError",
+    "OAuthError",
+    "OAuthRequestError",
+    "TypeConflictError",
+    "UnauthorizedError",
+    "UnknownConfigurationError",
+    "UnsupportedGrantTypeError",
+]
+
+
+class UnauthorizedError(RefusedError):
+    code = "unauthorized"
+    title = "Missing or unknown bearer token"
+
+
+class ForbiddenError(RefusedError):
+    code = "forbidden"
+    title = "The token's role may not do this"
+
+
+class OAuthError(RefusedError):
+    """Base of errors that OAuth / OpenID4VCI endpoints report with an ``error`` code."""
+
+    code = "oauth_error"
+    title = "OAuth request refused"
+    oauth_error: ClassVar[str] = "invalid_request"
+
+
+class OAuthRequestError(OAuthError):
+    code = "invalid_request"
+    title = "Token request is malformed"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    code = "unsupported_grant_type"
+    title = "Grant type not supported"
+    oauth_error = "unsupported_grant_type"
+
+
+class InvalidGrantError(OAuthError):
+    """Unknown, expired, already used or locked pre-authorized code, or a wrong transaction code."""
+
+    code = "invalid_grant"
+    title = "Pre-authorized code or transaction code not accepted"
+    oauth_error = "invalid_grant"
+
+
+class InvalidTokenError(OAuthError):
+    code = "invalid_token"
+    title = "Access token missing, unknown or expired"
+    oauth_error = "invalid_token"
+
+
+class InvalidCredentialRequestError(OAuthError):
+    code = "invalid_credential_request"
+    title = "Credential request is malformed"
+    oauth_error = "invalid_credential_request"
+
+
+class UnknownConfigurationError(OAuthError):
+    code = "unknown_credential_configuration"
+    title = "Credential configuration not offered"
+    oauth_error = "unknown_credential_configuration"
+
+
+class InvalidProofError(OAuthError):
+    code = "invalid_proof"
+    title = "Proof of possession not accepted"
+    oauth_error = "invalid_proof"
+
+
+class InvalidNonceError(OAuthError):
+    code = "invalid_nonce"
+    title = "Proof nonce unknown, used or expired"
+    oauth_error = "invalid_nonce"
+
+
+class CredentialRequestDeniedError(OAuthError):
+    code = "credential_request_denied"
+    title = "Credential already issued for this offer"
+    oauth_error = "credential_request_denied"
+
+
+class TypeConflictError(ConflictError):
+    code = "type_exists"
+    title = "A credential type with this vct already exists"

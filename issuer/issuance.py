@@ -1,0 +1,163 @@
+"""Signing one issuance: an SD-JWT VC and/or single-use CP1 copies, each in its own random status slot.
+
+Signing is most of the work of an issuance, so it happens before any transaction is open (SQLite holds its
+write lock for a whole transaction): :meth:`Issuance.draft` draws tentative slots from the current status
+list and signs every artefact for them; :meth:`Issuance.place`, inside the caller's transaction, inserts
+the slots with the artefacts' digests (the durable anchoring queue, ``batch_id IS NULL``) and re-draws and
+re-signs the few whose slot another issuance took meanwhile (``UNIQUE (list_id, idx)``).
+
+Wire forms: the SD-JWT VC compact string; a CP1 copy as base64url of its COSE_Sign1 (the holder adds the
+proof and the ``CP1:`` Base45 wrapping when presenting). Digests follow TEAM_PLAN: sha256 of the issuer-signed
+JWT (so disclosure choices do not change it) and sha256 of the COSE_Sign1 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from credcore import cp1, sdjwt
+from credcore._b64 import b64u_encode
+from credcore.errors import InfrastructureError
+from credcore.keys import PublicKey
+from credcore.ports import SaltSource
+from credcore.status_list import Status
+from issuer.keys import KeyRing
+from issuer.status import Slot, SlotAllocator, insert_ignoring_conflicts
+from issuer.store.models import Credential, CredentialItem, table_of
+from issuer.types import CredentialType
+
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "columns"]
+
+SD_JWT_FORMAT = "dc+sd-jwt"
+#: Our own format identifier for the compact credential: ``credential`` is base64url(COSE_Sign1).
+CP1_FORMAT = "civicpass-cp1"
+
+
+@dataclass(slots=True)
+class Draft:
+    """Artefacts of one issuance, signed for tentative status slots; ``rows`` are their queue entries."""
+
+    issuance: Issuance
+    ctype: CredentialType
+    claims: dict[str, Any]
+    profile_claims: dict[str, Any]
+    credential_id: str
+    kinds: list[str]
+    holders: list[PublicKey]
+    iat: int
+    exp: int
+    texts: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def sign(self, which: Sequence[int], slots: Sequence[Slot]) -> None:
+        if not self.texts:
+            self.texts, self.rows = [""] * len(self.kinds), [{}] * len(self.kinds)
+        for i, slot in zip(which, slots, strict=True):
+            self.texts[i], digest = self.issuance.sign_one(self, self.kinds[i], self.holders[i], slot)
+            self.rows[i] = {"credential_id": self.credential_id, "kind": self.kinds[i], "list_id": slot.list_id,
+                            "idx": slot.idx, "digest": digest}
+
+
+class Issuance:
+    def __init__(
+        self,
+        *,
+        keys: KeyRing,
+        salts: SaltSource,
+        slots: SlotAllocator,
+        issuer_id: Callable[[], str],
+        status_uri: Callable[[int], str],
+    ) -> None:
+        self.keys = keys
+        self.salts = salts
+        self.slots = slots
+        self._issuer_id = issuer_id
+        self._status_uri = status_uri
+
+    def new_credential(self, ctype: CredentialType, *, actor: str, offer_id: str | None, now: int) -> Credential:
+        """A new credential record (not yet stored): id, validity, signing key."""
+        return Credential(id=secrets.token_hex(16), vct=ctype.vct, iat=now, exp=now + ctype.validity_days * 86400,
+                          status=int(Status.VALID), key_thumbprint=self.keys.active_kid, offer_id=offer_id,
+                          created_at=now, created_by=actor)
+
+    def draft(
+        self,
+        ctype: CredentialType,
+        claims: Mapping[str, Any],
+        *,
+        credential_id: str,
+        sd_key: PublicKey | None,
+        cp1_keys: Sequence[PublicKey],
+        iat: int,
+        exp: int,
+    ) -> Draft:
+        """Sign every artefact for a freshly drawn random slot; call outside any transaction."""
+        kinds = ([SD_JWT_FORMAT] if sd_key is not None else []) + [CP1_FORMAT] * len(cp1_keys)
+        draft = Draft(self, ctype, dict(claims), ctype.profile_claims(claims) if cp1_keys else {}, credential_id,
+                      kinds, ([sd_key] if sd_key is not None else []) + list(cp1_keys), iat, exp)
+        draft.sign(list(range(len(kinds))), self.slots.draw(None, len(kinds), now=iat))
+        return draft
+
+    def place(self, conn: Connection, draft: Draft) -> list[str]:
+        """Insert the draft's slots and digests in the caller's transaction; returns the wire strings."""
+        table = table_of(CredentialItem)
+        stmt = insert_ignoring_conflicts(conn, table).returning(table.c.list_id, table.c.idx)
+        pending = list(range(len(draft.kinds)))
+        for _attempt in range(32):
+            # slot order: concurrent transactions then wait on each other's rows in one direction only
+            rows = sorted(({**draft.rows[i], "credential_id": draft.credential_id} for i in pending),
+                          key=lambda r: (r["list_id"], r["idx"]))
+            self.slots.ensure_lists(conn, (r["list_id"] for r in rows), now=draft.iat)
+            won = {(r[0], r[1]) for r in conn.execute(stmt, rows)}
+            drawn = len(pending)
+            pending = [i for i in pending if (draft.rows[i]["list_id"], draft.rows[i]["idx"]) not in won]
+            if not pending:
+                return draft.texts
+            self.slots.after_collision(conn, now=draft.iat, lost=len(pending), drawn=drawn)
+            draft.sign(pending, self.slots.draw(conn, len(pending), now=draft.iat))
+        raise InfrastructureError("no free status slot found")  # pragma: no cover - needs 32 lost draws
+
+    @staticmethod
+    def list_ids(draft: Draft) -> set[int]:
+        return {r["list_id"] for r in draft.rows}
+
+    def sign_one(self, draft: Draft, kind: str, holder: PublicKey, slot: Slot) -> tuple[str, bytes]:
+        """One artefact bound to ``holder`` in ``slot``: (wire string, digest)."""
+        ctype = draft.ctype
+        if kind == SD_JWT_FORMAT:
+            text = sdjwt.issue_sd_jwt_vc(
+                draft.claims,
+                vct=ctype.vct,
+                issuer=self._issuer_id(),
+                signer=self.keys.active,
+                holder_key=holder,
+                iat=draft.iat,
+                exp=draft.exp,
+                salts=self.salts,
+                status={"status_list": {"idx": slot.idx, "uri": self._status_uri(slot.list_id)}},
+                disclosable=ctype.disclosable,
+            )
+            return text, sdjwt.credential_digest(text)
+        assert ctype.cp1_profile is not None
+        cose = cp1.issue_cp1(
+            draft.profile_claims,
+            profile=ctype.cp1_profile,
+            signer=self.keys.active,
+            holder_key=holder,
+            status_list_id=slot.list_id,
+            status_index=slot.idx,
+            iat=draft.iat,
+            exp=draft.exp,
+        )
+        return b64u_encode(cose), hashlib.sha256(cose).digest()
+
+
+def columns(cred: Credential) -> dict[str, Any]:
+    """The record as a Core insert row (the hot path inserts with Core, not the ORM unit of work)."""
+    return {c.key: getattr(cred, c.key) for c in table_of(Credential).columns}

@@ -1,0 +1,498 @@
+"""IssuerService: the issuer's domain operations, with no HTTP in sight.
+
+Every operation opens one transaction, does all its writes there and commits once, so a request that
+fails leaves nothing behind (no credential, no status slot, no queued digest, no audit event). The one
+deliberate exception is a wrong transaction code: the attempt is counted and committed, then refused.
+
+Issuance (issuer/issuance.py) signs one SD-JWT VC and/or single-use CP1 copies, each in its own random
+status slot, before the transaction, and stores slots and queued digests inside it. Status changes bump
+the affected lists; the worker (:meth:`IssuerService.run_workers_once`) publishes changed lists at most every
+``status_publish_interval`` and anchors queued digests. See issuer/offers.py for the OpenID4VCI rules.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from credcore.errors import (
+    AlreadyRevokedError,
+    ChainUnavailableError,
+    ConflictError,
+    NotFoundError,
+)
+from credcore.keys import PublicKey, SigningKey
+from credcore.ports import Clock, SaltSource
+from credcore.status_list import Status
+from issuer import audit, offers
+from issuer.anchoring import Anchorer, AnchorProof, ChainGateway, anchor_proofs
+from issuer.errors import (
+    CredentialRequestDeniedError,
+    InvalidCredentialRequestError,
+    OAuthRequestError,
+    TypeConflictError,
+    UnknownConfigurationError,
+    UnsupportedGrantTypeError,
+)
+from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, columns
+from issuer.keys import IssuerKeyInfo, KeyRing
+from issuer.settings import IssuerSettings
+from issuer.status import SlotAllocator, touch_lists
+from issuer.status_publisher import StatusPublisher
+from issuer.store.models import Credential, CredentialItem, CredentialTypeRow, Offer, SigningKeyRow, table_of
+from issuer.types import CredentialType, TypeRegistry, parse_type
+
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated"]
+
+CP1_SUFFIX = "_cp1"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCreated:
+    offer_id: str
+    credential_offer: dict[str, Any]
+    uri: str
+    tx_code: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    credential_id: str
+    credentials: list[str]
+    formats: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialView:
+    id: str
+    vct: str
+    iat: int
+    exp: int
+    status: str
+    created_at: int
+    created_by: str
+    key_thumbprint: str
+    copies: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "vct": self.vct,
+            "iat": self.iat,
+            "exp": self.exp,
+            "status": self.status,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "kid": self.key_thumbprint,
+            "copies": self.copies,
+        }
+
+
+_T = TypeVar("_T")
+_STATUS_NAMES = {Status.VALID: "valid", Status.INVALID: "revoked", Status.SUSPENDED: "suspended"}
+
+
+class IssuerService:
+    def __init__(
+        self,
+        settings: IssuerSettings,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Clock,
+        salts: SaltSource,
+        types: TypeRegistry,
+        chain: ChainGateway | None = None,
+        rng: random.Random | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.engine: Engine = sessions.kw["bind"]
+        self.clock = clock
+        self.salts = salts
+        self.types = types
+        self.chain = chain
+        self.keys = KeyRing(settings.key_passphrase.get_secret_value())
+        self.log = log or (lambda _msg: None)
+        self.slots = SlotAllocator(self.engine, size=settings.status_list_size,
+                                   max_fill=settings.status_list_max_fill, rng=rng)
+        self.anchorer = Anchorer(
+            sessions,
+            chain,
+            batch_size=settings.anchor_batch_size,
+            interval=settings.anchor_interval,
+            max_backoff=settings.anchor_max_backoff,
+            on_error=self.log,
+        )
+        self.publisher = StatusPublisher(self, interval=settings.status_publish_interval)
+        self.issuance = Issuance(keys=self.keys, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
+                                 status_uri=self.status_uri)
+        self._key_on_chain = chain is None
+        self._audit_hint = audit.HeadHint()
+
+    # --- identity and start -----------------------------------------------------------------------
+    @property
+    def issuer_id(self) -> str:
+        if self.settings.issuer_id:
+            return self.settings.issuer_id
+        return self.chain.issuer_id if self.chain is not None else self.settings.base_url
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url.rstrip("/")
+
+    def status_uri(self, list_id: int) -> str:
+        return f"{self.base_url}/status-lists/{list_id}"
+
+    def start(self) -> None:
+        """Load (or create) the signing key, open the first status list, load operator-added types."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            created = self.keys.load(session, now=now)
+            self.slots.current_list(session, now=now)
+            for row in session.scalars(select(CredentialTypeRow)):
+                self.types.add(parse_type(json.loads(row.definition)))
+            if created:
+                audit.append(session, at=now, actor="system", action="key.created", target=self.keys.active_kid)
+        self.register_keys()
+
+    def register_keys(self) -> None:
+        """Register keys not yet on chain (first run, or the chain was down then). Best effort; workers retry.
+
+        The chain sets the key's ``validFrom`` to its block time (it refuses windows in the past), and that
+        time is copied back, so the issuer's key list matches what verifiers see.
+        """
+        if self.chain is None:
+            self._key_on_chain = True
+            return
+        with self.sessions.begin() as session:
+            for row in session.scalars(select(SigningKeyRow).where(SigningKeyRow.on_chain.is_(False))):
+                try:
+                    receipt = self.chain.add_key(PublicKey.from_jwk(json.loads(row.public_jwk)))
+                except Exception as exc:
+                    self.log(f"key registration failed ({type(exc).__name__}); will retry")
+                    break
+                row.on_chain = True
+                if receipt.timestamp is not None:
+                    row.valid_from = receipt.timestamp
+                    self.keys.note_valid_from(row.thumbprint, receipt.timestamp)
+            active = session.scalars(select(SigningKeyRow).where(SigningKeyRow.active.is_(True))).first()
+            self._key_on_chain = active is not None and active.on_chain
+
+    def _require_registered_key(self) -> None:
+        # A credential signed by a key the chain does not know yet could never verify: refuse (retryable).
+        if not self._key_on_chain:
+            raise ChainUnavailableError("the signing key is not registered on chain yet; retry shortly")
+
+    # --- credential types -------------------------------------------------------------------------
+    def configurations(self) -> dict[str, tuple[CredentialType, str]]:
+        """OpenID4VCI credential configurations: ``<Type>`` (SD-JWT VC) and ``<Type>_cp1`` (CP1 copies)."""
+        out: dict[str, tuple[CredentialType, str]] = {}
+        for t in self.types:
+            out[t.id] = (t, SD_JWT_FORMAT)
+            if t.cp1_profile is not None:
+                out[t.id + CP1_SUFFIX] = (t, CP1_FORMAT)
+        return out
+
+    def add_type(self, actor: str, definition: Mapping[str, Any]) -> CredentialType:
+        ctype = parse_type(dict(definition))
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            if session.get(CredentialTypeRow, ctype.vct) is not None or ctype.vct in self.types.to_mapping():
+                raise TypeConflictError("a credential type with this vct already exists")
+            self.types.add(ctype)
+            session.add(CredentialTypeRow(vct=ctype.vct, definition=json.dumps(ctype.to_json()), created_at=now))
+            audit.append(session, at=now, actor=actor, action="type.added", target=ctype.vct)
+        return ctype
+
+    def issue_direct(
+        self, actor: str, vct: str, claims: object, holder_keys: Sequence[PublicKey]
+    ) -> Issued:
+        """Clerk issuance without OpenID4VCI: the first key gets the SD-JWT VC, the others one CP1 copy each."""
+        ctype = self.types.get(vct)
+        now = self.clock.now()
+        prepared = ctype.prepare_claims(claims, now=now, tz=self.settings.timezone)
+        n = len(holder_keys)
+        if not 1 <= n <= self.settings.batch_size + 1 or len(set(holder_keys)) != n:
+            raise InvalidCredentialRequestError("need 1 to batch_size + 1 distinct holder keys")
+        if len(holder_keys) > 1 and ctype.cp1_profile is None:
+            raise InvalidCredentialRequestError("this credential type has no compact (CP1) form")
+        self._require_registered_key()
+        cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=self.keys.signing_time(now))
+        draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_key=holder_keys[0],
+                                    cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp)
+        def store() -> tuple[list[str], tuple[int, str]]:
+            with self._tx_conn() as conn:
+                conn.execute(insert(table_of(Credential)), [columns(cred)])
+                texts = self.issuance.place(conn, draft)
+                head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
+                                    details={"vct": ctype.vct, "copies": n - 1}, hint=self._audit_hint)
+            return texts, head
+
+        texts, head = _retry_transient(store)
+        self._committed(head, draft)
+        return Issued(cred.id, texts, [SD_JWT_FORMAT] + [CP1_FORMAT] * (len(texts) - 1))
+
+    def _committed(self, head: tuple[int, str], draft: Draft) -> None:
+        self._audit_hint.committed(head)
+        self.slots.committed(self.issuance.list_ids(draft))
+
+    @contextmanager
+    def _tx_conn(self) -> Iterator[Connection]:
+        """Like :meth:`_tx` on a bare connection (the direct issuance path needs no ORM session)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self.slots.forget()
+            raise
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """A transaction whose failure also forgets the allocator's cached list (it may not exist)."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except BaseException:
+            self.slots.forget()
+            raise
+
+    # --- OpenID4VCI -------------------------------------------------------------------------------
+    def create_offer(self, actor: str, vct: str, claims: object) -> OfferCreated:
+        ctype = self.types.get(vct)
+        now = self.clock.now()
+        prepared = ctype.prepare_claims(claims, now=now, tz=self.settings.timezone)
+        with self.sessions.begin() as session:
+            new = offers.create_offer(session, vct=vct, claims_json=json.dumps(prepared), actor=actor, now=now,
+                                      ttl=self.settings.offer_ttl, pin_length=self.settings.tx_code_length)
+            audit.append(session, at=now, actor=actor, action="offer.created", target=new.offer_id,
+                         details={"vct": vct})
+        config_ids = [ctype.id] + ([ctype.id + CP1_SUFFIX] if ctype.cp1_profile else [])
+        body = {
+            "credential_issuer": self.base_url,
+            "credential_configuration_ids": config_ids,
+            "grants": {
+                offers.PRE_AUTH_GRANT: {
+                    "pre-authorized_code": new.pre_authorized_code,
+                    "tx_code": {"input_mode": "numeric", "length": self.settings.tx_code_length,
+                                "description": "The PIN the clerk shows you"},
+                }
+            },
+        }
+        text = json.dumps(body, separators=(",", ":"))
+        uri = "openid-credential-offer://?credential_offer=" + quote(text, safe="")
+        return OfferCreated(new.offer_id, body, uri, new.tx_code, new.expires_at)
+
+    def token(self, grant_type: str | None, code: str | None, tx_code: str | None) -> tuple[str, int]:
+        if grant_type != offers.PRE_AUTH_GRANT:
+            raise UnsupportedGrantTypeError("only the pre-authorized code grant is supported")
+        if not code:
+            raise OAuthRequestError("pre-authorized_code is required")
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            result = offers.redeem(session, code=code, tx_code=tx_code, now=now,
+                                   max_attempts=self.settings.tx_code_attempts,
+                                   token_ttl=self.settings.access_token_ttl)
+        if result.error is not None:
+            raise result.error
+        assert result.access_token is not None
+        return result.access_token, self.settings.access_token_ttl
+
+    def nonce(self) -> str:
+        with self.sessions.begin() as session:
+            return offers.issue_nonce(session, now=self.clock.now(), ttl=self.settings.nonce_ttl)
+
+    def credential(self, access_token: str | None, request: object) -> Issued:
+        """The credential endpoint (§8): one SD-JWT VC, or a batch of CP1 copies, bound to the proof keys.
+
+        Reads and checks first, signs outside any transaction, then re-checks under the offer's row lock
+        (a concurrent request may have used the nonce or the configuration meanwhile) and stores.
+        """
+        now = self.clock.now()
+        config_id, proofs = offers.parse_credential_request(request)
+        configs = self.configurations()
+        self._require_registered_key()
+        with self.sessions() as session:
+            offer = offers.offer_for_token(session, access_token, now=now, lock=False)
+            ctype, fmt = self._offered(offer, config_id, configs)
+            limit = 1 if fmt == SD_JWT_FORMAT else self.settings.batch_size
+            if not 1 <= len(proofs) <= limit:
+                raise InvalidCredentialRequestError(f"send 1 to {limit} proofs for this configuration")
+            claims = json.loads(offer.claims_json or "{}")
+            cred = session.get(Credential, offer.credential_id) if offer.credential_id else None
+            cred = cred or self.issuance.new_credential(ctype, actor=offer.created_by, offer_id=offer.id,
+                                                           now=self.keys.signing_time(now))
+        checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
+        sd_key = checked.keys[0] if fmt == SD_JWT_FORMAT else None
+        cp1_keys = () if fmt == SD_JWT_FORMAT else checked.keys
+        draft = self.issuance.draft(ctype, claims, credential_id=cred.id, sd_key=sd_key, cp1_keys=cp1_keys,
+                                    iat=cred.iat, exp=cred.exp)
+
+        def store() -> tuple[Issued, tuple[int, str]]:
+            with self._tx() as session:
+                offer = offers.offer_for_token(session, access_token, now=now)
+                self._offered(offer, config_id, configs)
+                offers.consume_nonce(session, checked.nonce, now=now)
+                if offer.credential_id is None:
+                    session.connection().execute(insert(table_of(Credential)), [columns(cred)])
+                    offer.credential_id = cred.id
+                draft.credential_id = offer.credential_id
+                texts = self.issuance.place(session.connection(), draft)
+                issued = [c for c in offer.issued_configs.split(",") if c] + [config_id]
+                offer.issued_configs = ",".join(issued)
+                if set(issued) >= {c for c, (t, _) in configs.items() if t.vct == offer.vct}:
+                    offer.state, offer.claims_json = "done", None  # nothing personal kept once all is issued
+                head = audit.append(session, at=now, actor="wallet", action="credential.issued",
+                                    target=offer.credential_id, hint=self._audit_hint,
+                                    details={"vct": ctype.vct, "format": fmt, "count": len(texts), "offer": offer.id})
+                result = Issued(offer.credential_id, texts, [fmt] * len(texts))
+            return result, head
+
+        result, head = _retry_transient(store)
+        self._committed(head, draft)
+        return result
+
+    @staticmethod
+    def _offered(offer: Offer, config_id: str, configs: Mapping[str, tuple[CredentialType, str]]
+                 ) -> tuple[CredentialType, str]:
+        if config_id not in configs:
+            raise UnknownConfigurationError("credential_configuration_id is not supported")
+        ctype, fmt = configs[config_id]
+        if ctype.vct != offer.vct:
+            raise UnknownConfigurationError("this configuration was not offered")
+        if config_id in offer.issued_configs.split(","):
+            raise CredentialRequestDeniedError("this configuration was already issued for the offer")
+        if offer.claims_json is None:
+            raise CredentialRequestDeniedError("offer has no claims left")
+        return ctype, fmt
+
+    # --- credentials ------------------------------------------------------------------------------
+    def get_credential(self, credential_id: str) -> CredentialView:
+        with self.sessions() as session:
+            cred = session.get(Credential, credential_id)
+            if cred is None:
+                raise NotFoundError("no such credential")
+            q = select(func.count()).where(CredentialItem.credential_id == cred.id)
+            return _view(cred, session.scalar(q) or 0)
+
+    def list_credentials(
+        self, *, vct: str | None, status: str | None, limit: int, after: str | None
+    ) -> list[CredentialView]:
+        with self.sessions() as session:
+            q = select(Credential).order_by(Credential.id).limit(limit)
+            if vct:
+                q = q.where(Credential.vct == vct)
+            if status:
+                codes = {v: k for k, v in _STATUS_NAMES.items()}
+                if status not in codes:
+                    raise InvalidCredentialRequestError("status must be valid, revoked or suspended")
+                q = q.where(Credential.status == int(codes[status]))
+            if after:
+                q = q.where(Credential.id > after)
+            return [_view(c, 0) for c in session.scalars(q)]
+
+    def change_status(self, actor: str, credential_id: str, action: str) -> CredentialView:
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            cred = session.scalars(select(Credential).where(Credential.id == credential_id).with_for_update()).first()
+            if cred is None:
+                raise NotFoundError("no such credential")
+            if cred.status == Status.INVALID:
+                raise AlreadyRevokedError("credential is revoked; revocation is final")
+            target = {"revoke": Status.INVALID, "suspend": Status.SUSPENDED, "reinstate": Status.VALID}[action]
+            if cred.status == target:
+                raise ConflictError(f"credential is already {_STATUS_NAMES[target]}")
+            if action == "reinstate" and cred.status != Status.SUSPENDED:
+                raise ConflictError("only a suspended credential can be reinstated")
+            cred.status = int(target)
+            lists = touch_lists(session, cred.id)
+            audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id,
+                         details={"lists": lists})
+            session.flush()
+            return _view(cred, 0)
+
+    def anchor(self, credential_id: str) -> list[AnchorProof]:
+        with self.sessions() as session:
+            return anchor_proofs(session, credential_id)
+
+    def served_status_list(self, list_id: int) -> str | None:
+        with self.sessions() as session:
+            return StatusPublisher.served(session, list_id)
+
+    def audit_entries(self, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of the audit log, and how many events verified from genesis (raises if the chain is broken)."""
+        with self.sessions() as session:
+            verified = audit.verify_chain(session)
+            page = [
+                {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
+                 "details": dict(e.details), "hash": e.hash}
+                for e in audit.entries(session, after=after, limit=limit)
+            ]
+        return page, verified
+
+    # --- keys -------------------------------------------------------------------------------------
+    def list_keys(self) -> list[IssuerKeyInfo]:
+        with self.sessions() as session:
+            return KeyRing.all_keys(session)
+
+    def rotate_key(self, actor: str) -> IssuerKeyInfo:
+        """New signing key: the chain's ``rotateKey`` first (its block time is the switch), then the store."""
+        new_key = SigningKey.generate("P-256")
+        at = self.clock.now()
+        if self.chain is not None:
+            try:
+                receipt = self.chain.rotate_key(self.keys.active_kid, new_key.public_key)
+            except Exception as exc:
+                raise ChainUnavailableError(f"key rotation not accepted by the chain ({type(exc).__name__})") from None
+            at = receipt.timestamp if receipt.timestamp is not None else at
+        try:
+            with self.sessions.begin() as session:
+                new, old = self.keys.rotate(session, new_key, at=at, on_chain=self.chain is not None)
+                audit.append(session, at=self.clock.now(), actor=actor, action="key.rotated", target=new.thumbprint,
+                             details={"previous": old.thumbprint if old else None})
+        except Exception:
+            with self.sessions() as session:
+                self.keys.refresh(session)
+            raise
+        self._key_on_chain = True
+        self.publisher.republish_all()
+        return new
+
+    # --- workers ----------------------------------------------------------------------------------
+    def run_workers_once(self, *, force: bool = False) -> None:
+        now = self.clock.now()
+        with self.sessions() as session:
+            self.keys.refresh(session)
+        with self.sessions.begin() as session:
+            offers.sweep(session, now=now)
+        if not self._key_on_chain:
+            self.register_keys()
+        self.publisher.run_once(now, force=force)
+        self.anchorer.run_once(now, force=force)
+
+
+def _retry_transient(fn: Callable[[], _T]) -> _T:
+    """Run a transaction again when PostgreSQL aborted it as a deadlock victim or serialization failure
+    (concurrent issuances can wait on each other's status slots); anything else propagates."""
+    for attempt in range(3):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in {"40P01", "40001"}:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _view(cred: Credential, copies: int) -> CredentialView:
+    return CredentialView(cred.id, cred.vct, cred.iat, cred.exp, _STATUS_NAMES[Status(cred.status)], cred.created_at,
+                          cred.created_by, cred.key_thumbprint, copies)

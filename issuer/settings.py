@@ -1,0 +1,88 @@
+"""Issuer configuration: one pydantic-settings class, read once by the composition root and passed in.
+
+Environment variables use the prefix ``CIVICPASS_ISSUER_``. Secrets are :class:`SecretStr` so they never
+show in a repr or a log line. ``environment="prod"`` refuses the development defaults: the dev key
+passphrase, the dev admin tokens, and the embedded chain (a loopback RPC URL).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_CLERK_TOKEN", "DEV_KEY_PASSPHRASE", "DEV_OPERATOR_TOKEN", "IssuerSettings"]
+
+#: Development defaults. Fine on a laptop, refused when ``environment == "prod"``.
+DEV_KEY_PASSPHRASE = "civicpass-dev-passphrase"  # noqa: S105 - refused in prod
+DEV_CLERK_TOKEN = "dev-clerk-token"  # noqa: S105 - refused in prod
+DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - refused in prod
+
+
+class IssuerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIVICPASS_ISSUER_", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    #: The credential issuer identifier (OpenID4VCI §12.2.1) and base of every URL we publish.
+    base_url: str = "http://127.0.0.1:8100"
+    #: The ``iss`` of credentials; defaults to did:ethr of the chain account, else to ``base_url``.
+    issuer_id: str | None = None
+    issuer_name: str = "civicpass dev city"
+    database_url: str = "sqlite:///.civicpass/issuer.db"
+    key_passphrase: SecretStr = SecretStr(DEV_KEY_PASSPHRASE)
+    #: Admin bearer tokens by role: a clerk issues; an operator revokes, suspends, reinstates, manages keys and types.
+    clerk_tokens: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_CLERK_TOKEN)])
+    operator_tokens: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_OPERATOR_TOKEN)])
+    #: Extra credential type files (YAML or JSON) beyond the packaged ones.
+    types_dir: Path | None = None
+    timezone: str = "Asia/Seoul"
+
+    # --- OpenID4VCI ------------------------------------------------------------------------------
+    offer_ttl: int = Field(600, gt=0)
+    tx_code_length: int = Field(6, ge=4, le=10)
+    tx_code_attempts: int = Field(5, ge=1)
+    access_token_ttl: int = Field(300, gt=0)
+    nonce_ttl: int = Field(300, gt=0)
+    proof_max_age: int = Field(300, gt=0)
+    batch_size: int = Field(20, ge=1, le=100)
+    credential_ttl: int = Field(365 * 86400, gt=0)
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+    #: Threads serving the (synchronous) routes in each worker process.
+    worker_threads: int = Field(4, ge=1, le=64)
+
+    # --- status lists ------------------------------------------------------------------------------
+    #: Entries per list (2 bits each): 2^20 is 256 KiB raw and a few hundred bytes compressed while sparse.
+    status_list_size: int = Field(1 << 20, ge=64, le=1 << 22)
+    status_list_max_fill: float = Field(0.5, gt=0, le=0.9)
+    status_publish_interval: float = Field(60.0, gt=0)
+    status_list_validity: int = Field(86400, gt=0)
+
+    # --- chain and anchoring -------------------------------------------------------------------
+    #: JSON-RPC URL of the chain; None runs without a chain (nothing anchored, status not published on chain).
+    chain_rpc_url: str | None = None
+    deployment_file: Path | None = None
+    #: The issuer's chain account private key (hex); signs anchor and status transactions.
+    chain_account_key: SecretStr | None = None
+    anchor_interval: float = Field(10.0, gt=0)
+    anchor_batch_size: int = Field(1000, ge=1)
+    anchor_max_backoff: float = Field(300.0, gt=0)
+    run_workers: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_prod(self) -> Self:
+        if self.environment != "prod":
+            return self
+        if self.key_passphrase.get_secret_value() == DEV_KEY_PASSPHRASE:
+            raise ValueError("prod issuer must not use the development key passphrase")
+        tokens = [t.get_secret_value() for t in (*self.clerk_tokens, *self.operator_tokens)]
+        if any(t in {DEV_CLERK_TOKEN, DEV_OPERATOR_TOKEN} or len(t) < 32 for t in tokens):
+            raise ValueError("prod admin tokens must be at least 32 characters and not the development ones")
+        host = urlsplit(self.chain_rpc_url or "").hostname
+        if self.chain_rpc_url is None or host in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError("prod issuer needs a real chain, not none or the embedded chain on loopback")
+        if self.chain_account_key is None:
+            raise ValueError("prod issuer needs chain_account_key")
+        return self

@@ -1,0 +1,92 @@
+"""Publishing status lists: sign a ``statuslist+jwt`` for each changed list and put its digest on chain.
+
+Runs at most every ``status_publish_interval`` seconds, so many revocations cost one signature and one
+transaction per list. The list served at ``/status-lists/{id}`` is always the last one whose digest the
+chain accepted (when a chain is configured): serving a newer JWT before the chain has it would make
+verifiers reject it; serving an older one is what the chain digest exists to catch. A list is also
+re-signed when half its validity has passed, and after a key rotation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from credcore.status_list import sign_status_list_jwt, status_list_digest
+from issuer.status import build_list
+from issuer.store.models import StatusListRow
+
+if TYPE_CHECKING:
+    from issuer.service import IssuerService
+
+__all__ = ["StatusPublisher", "sign_list_jwt"]
+
+
+def sign_list_jwt(service: IssuerService, session: Session, list_id: int, *, now: int) -> str:
+    """The list's current bits as a ``statuslist+jwt`` signed by the active key (``kid`` = its thumbprint)."""
+    return sign_status_list_jwt(
+        build_list(session, list_id),
+        uri=service.status_uri(list_id),
+        signer=service.keys.active,
+        iat=service.keys.signing_time(now),
+        exp=service.keys.signing_time(now) + service.settings.status_list_validity,
+        ttl=max(1, int(service.settings.status_publish_interval)),
+    )
+
+
+class StatusPublisher:
+    def __init__(self, service: IssuerService, *, interval: float) -> None:
+        self._service = service
+        self._interval = interval
+        self._last: float | None = None
+
+    def republish_all(self) -> None:
+        """Mark every list for re-signing (after a key rotation)."""
+        with self._service.sessions.begin() as session:
+            session.execute(update(StatusListRow).values(published_version=0))
+
+    def run_once(self, now: int, *, force: bool = False) -> int:
+        if not force and self._last is not None and now - self._last < self._interval:
+            return 0
+        self._last = now
+        half = self._service.settings.status_list_validity // 2
+        with self._service.sessions() as session:
+            due = session.scalars(
+                select(StatusListRow.id).where(
+                    or_(
+                        StatusListRow.version > StatusListRow.published_version,
+                        StatusListRow.jwt_exp.is_(None),
+                        StatusListRow.jwt_exp - half <= now,
+                    )
+                )
+            ).all()
+        return sum(self.publish(list_id, now=now) for list_id in due)
+
+    def publish(self, list_id: int, *, now: int) -> int:
+        service = self._service
+        with service.sessions() as session:
+            row = session.get(StatusListRow, list_id)
+            if row is None:
+                return 0
+            version = row.version
+            token = sign_list_jwt(service, session, list_id, now=now)
+        if service.chain is not None:
+            try:
+                service.chain.publish_status(list_id, status_list_digest(token), service.status_uri(list_id))
+            except Exception as exc:
+                service.log(f"publishing status list {list_id} failed ({type(exc).__name__}); will retry")
+                return 0
+        with service.sessions.begin() as session:
+            row = session.get(StatusListRow, list_id)
+            assert row is not None
+            row.jwt, row.jwt_exp, row.published_at = token, now + service.settings.status_list_validity, now
+            row.published_version = max(row.published_version, version)
+            row.chain_version += 1 if service.chain is not None else 0
+        return 1
+
+    @staticmethod
+    def served(session: Session, list_id: int) -> str | None:
+        row = session.get(StatusListRow, list_id)
+        return None if row is None else row.jwt

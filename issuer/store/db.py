@@ -1,0 +1,80 @@
+"""Engine and session factory for the issuer, and the Alembic upgrade run at start.
+
+SQLite (the embedded default) runs in WAL mode with ``synchronous=NORMAL`` and every transaction
+opened as ``BEGIN IMMEDIATE``: pysqlite's lazy ``BEGIN`` lets two readers both try to upgrade to
+writers, and one then fails with "database is locked" no matter the busy timeout. Taking the write
+lock up front makes SQLite transactions queue instead. Within one process they queue on a lock held
+from ``BEGIN`` to ``COMMIT``/``ROLLBACK``: SQLite's own busy handler sleeps in steps of up to 100 ms,
+which left the database idle under concurrent issuance; other processes still meet the busy timeout.
+PostgreSQL runs at READ COMMITTED; the places that race (status slots, audit sequence) rely on unique
+constraints, not on isolation.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["make_engine", "make_sessionmaker", "upgrade"]
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; creates the parent directory of a SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_recycle", 1800)  # not pre_ping: a round trip per checkout on the hot path
+        return create_engine(url, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    writer = threading.RLock()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        writer.acquire()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.release()
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(_conn: Any) -> None:
+        writer.release()
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the packaged Alembic scripts."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("issuer") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

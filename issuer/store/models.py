@@ -1,0 +1,181 @@
+"""The issuer's tables (SQLAlchemy 2 typed declarative). The Alembic migration in ``issuer/migrations``
+creates exactly these; a test compares the two so they cannot drift.
+
+What is stored about a person: an offer keeps the claims only until its credentials are issued (or it
+expires); a credential row keeps type, times, status and digests, never claim values.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AnchorBatch",
+    "AuditEvent",
+    "Base",
+    "Credential",
+    "CredentialItem",
+    "CredentialTypeRow",
+    "Nonce",
+    "Offer",
+    "SigningKeyRow",
+    "StatusListRow",
+    "table_of",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Core table, typed (for Core statements on the hot paths)."""
+    return cast(Table, model.__table__)
+
+
+class SigningKeyRow(Base):
+    __tablename__ = "signing_keys"
+
+    thumbprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    #: scrypt salt || AES-GCM nonce || ciphertext+tag of the private scalar (see issuer/keys.py).
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    valid_from: Mapped[int] = mapped_column(BigInteger)
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_chain: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CredentialTypeRow(Base):
+    """Credential types added by an operator at run time (packaged ones come from issuer/types/*.yaml)."""
+
+    __tablename__ = "credential_types"
+
+    vct: Mapped[str] = mapped_column(String(200), primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vct: Mapped[str] = mapped_column(String(200))
+    claims_json: Mapped[str | None] = mapped_column(Text, default=None)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tx_code_hash: Mapped[str] = mapped_column(String(64))
+    tx_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    #: open -> redeemed (token issued) -> done; or locked (too many wrong PINs) / expired.
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    token_expires_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    issued_configs: Mapped[str] = mapped_column(String(400), default="")
+    credential_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Nonce(Base):
+    """OpenID4VCI c_nonce values (hashed), single use."""
+
+    __tablename__ = "nonces"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Credential(Base):
+    """One issued credential: an SD-JWT VC and its single-use CP1 copies share this row and its status."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vct: Mapped[str] = mapped_column(String(200), index=True)
+    iat: Mapped[int] = mapped_column(BigInteger)
+    exp: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    key_thumbprint: Mapped[str] = mapped_column(String(64))
+    offer_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class CredentialItem(Base):
+    """One signed artefact (the SD-JWT VC or one CP1 copy): its status slot, digest and anchor batch.
+
+    ``batch_id IS NULL`` is the durable anchoring queue.
+    """
+
+    __tablename__ = "credential_items"
+    __table_args__ = (UniqueConstraint("list_id", "idx", name="uq_status_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    list_id: Mapped[int] = mapped_column(Integer)
+    idx: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True, default=None)
+
+
+class StatusListRow(Base):
+    __tablename__ = "status_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[int] = mapped_column(Integer)
+    #: Bumped on every status change; the publisher catches ``published_version`` up to it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    published_version: Mapped[int] = mapped_column(Integer, default=0)
+    published_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    jwt: Mapped[str | None] = mapped_column(Text, default=None)
+    jwt_exp: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    #: Chain version counter of the last digest written to the StatusRegistry.
+    chain_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnchorBatch(Base):
+    __tablename__ = "anchor_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200), default=None)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), default=None)
+    block: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    anchored_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained: ``hash = sha256(prev_hash || canonical event)``; ``seq`` has no gaps."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,174 @@
+"""The Python side: deployment files, revert decoding, connection failures, gas, pipelined sending."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from eth_utils import keccak
+from web3 import Web3
+
+from contracts import Deployment, DevAccount, Signer, TrustRegistry, TrustSync, wait_all
+from contracts._artifacts import CONTRACT_NAMES, load_artifact
+from contracts.errors import (
+    _BY_ERROR_NAME,
+    DeploymentFileError,
+    IssuerNotActiveError,
+    TransactionFailedError,
+    decode_revert,
+    revert_data_of,
+)
+from credcore.errors import ChainUnavailableError, CredError, all_error_classes
+
+pytestmark = pytest.mark.chain
+
+ADDR = "0x" + "11" * 20
+
+
+# --- deployment file -----------------------------------------------------------------------------------
+def _deployment(**kw) -> Deployment:
+    base = {"chain_id": 31337, "trust_registry": ADDR, "anchor_registry": ADDR, "status_registry": ADDR}
+    return Deployment(**{**base, **kw})
+
+
+def test_deployment_file_round_trips_with_dev_keys_private(tmp_path):
+    d = _deployment(
+        dev=True, rpc_url="http://127.0.0.1:8545", from_block=3,
+        accounts=(DevAccount("admin", Web3.to_checksum_address(ADDR), "0x" + "22" * 32),),
+    )
+    path = tmp_path / "deployment.json"
+    d.save(path)
+    assert Deployment.load(path) == d
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert d.account("admin").private_key == "0x" + "22" * 32
+    assert "22" * 32 not in repr(d)
+    with pytest.raises(DeploymentFileError):
+        d.account("nobody")
+
+
+def test_private_keys_are_refused_outside_dev(tmp_path):
+    account = DevAccount("admin", Web3.to_checksum_address(ADDR), "0x" + "22" * 32)
+    with pytest.raises(DeploymentFileError):
+        _deployment(accounts=(account,))
+    raw = _deployment(dev=True, accounts=(account,)).to_json() | {"dev": False}
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(DeploymentFileError):
+        Deployment.load(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        json.dumps({"format": "other"}),
+        json.dumps(_deployment().to_json() | {"contracts": {}}),
+        json.dumps(_deployment().to_json() | {"chainId": "1"}),
+        json.dumps(_deployment().to_json() | {"rpcUrl": 5}),
+        json.dumps(_deployment().to_json() | {"contracts": {"TrustRegistry": "0x12", "AnchorRegistry": ADDR,
+                                                             "StatusRegistry": ADDR}}),
+    ],
+)
+def test_malformed_deployment_files_are_refused(tmp_path, text):
+    path = tmp_path / "d.json"
+    path.write_text(text)
+    with pytest.raises(DeploymentFileError):
+        Deployment.load(path)
+    with pytest.raises(DeploymentFileError):
+        Deployment.load(tmp_path / "missing.json")
+
+
+def test_deploy_all_wires_the_registries(chain):
+    d = chain.base
+    assert d.chain_id == chain.w3.eth.chain_id and d.from_block > 0
+    trust = TrustRegistry(chain.w3, d.trust_registry)
+    assert trust.registries() == [d.anchor_registry, d.status_registry]
+    assert trust.admin() == chain.admin.address
+    for address in d.addresses:
+        assert len(chain.w3.eth.get_code(address)) > 0
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+def test_every_custom_error_in_the_abis_has_a_credcore_class():
+    names = {i["name"] for c in CONTRACT_NAMES for i in load_artifact(c).abi if i["type"] == "error"}
+    assert names == set(_BY_ERROR_NAME)
+
+
+def test_registry_error_codes_are_unique_and_prefixed():
+    ours = [c for c in all_error_classes() if c.__module__ == "contracts.errors"]
+    assert ours and all(c.code.startswith("registry_") for c in ours)
+    codes = [c.code for c in all_error_classes()]
+    assert len(codes) == len(set(codes))
+
+
+def test_unknown_or_missing_revert_data_is_a_failed_transaction():
+    assert isinstance(decode_revert(None), TransactionFailedError)
+    assert isinstance(decode_revert(b"\x01\x02"), TransactionFailedError)
+    assert decode_revert(b"\xde\xad\xbe\xef").context["selector"] == "0xdeadbeef"
+    selector = keccak(text="IssuerGateNotActiveIssuer(address)")[:4]
+    assert isinstance(decode_revert(selector + b"\x00" * 5), TransactionFailedError)  # truncated arguments
+    err = decode_revert(selector + bytes(12) + bytes.fromhex(ADDR[2:]))
+    assert isinstance(err, IssuerNotActiveError) and err.context["caller"] == Web3.to_checksum_address(ADDR)
+
+
+def test_revert_data_is_found_in_web3_and_eth_tester_exceptions():
+    class Web3Style(Exception):
+        data = "0xdeadbeef"
+
+    assert revert_data_of(Web3Style()) == b"\xde\xad\xbe\xef"
+    assert revert_data_of(Exception("execution reverted: b'\\xde\\xad'")) == b"\xde\xad"
+    assert revert_data_of(Exception("execution reverted: some reason")) is None
+    assert revert_data_of(Exception()) is None
+
+
+def test_unreachable_chain_is_chain_unavailable(chain):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 2}))
+    with pytest.raises(ChainUnavailableError):
+        TrustRegistry(w3, ADDR).admin()
+    with pytest.raises(ChainUnavailableError):
+        Signer(w3, "0x" + "33" * 32).send(ADDR, b"", gas=21_000)
+    with pytest.raises(ChainUnavailableError):
+        TrustSync(w3, chain.base).sync()
+
+
+# --- sending -----------------------------------------------------------------------------------------------
+def test_out_of_gas_is_reported_as_such(chain, deployed):
+    _, anchors, _ = deployed
+    data = bytes.fromhex(anchors._c.encode_abi("anchor", [b"\x01" * 32, 1])[2:])
+    with pytest.raises(TransactionFailedError, match="out of gas"):
+        chain.issuer.send(anchors.address, data, gas=30_000).wait()
+
+
+def test_pipelined_transactions_all_land_in_nonce_order(chain, deployed):
+    _, anchors, _ = deployed
+    roots = [keccak(i.to_bytes(4, "big")) for i in range(12)]
+    pending = [anchors.anchor(r, 1, sender=chain.issuer, preflight=False) for r in roots[:4]]
+    pending += anchors.anchor_many([(r, 1) for r in roots[4:]], sender=chain.issuer)
+    receipts = wait_all(pending)
+    assert [r.block_number for r in receipts] == sorted(r.block_number for r in receipts)
+    assert all(anchors.anchor_of(r) is not None for r in roots)
+
+
+def test_a_failing_transaction_in_a_pipeline_raises_its_own_error(chain, deployed):
+    _, anchors, _ = deployed
+    good = anchors.anchor(b"\x0a" * 32, 1, sender=chain.issuer, preflight=False)
+    bad = anchors.anchor(b"\x0b" * 32, 1, sender=chain.outsider, preflight=False)
+    assert good.wait().gas_used > 0
+    with pytest.raises(IssuerNotActiveError) as info:
+        bad.wait()
+    assert isinstance(info.value, CredError)
+
+
+def test_signer_recovers_its_nonce_after_a_rejected_send(chain, deployed):
+    _, anchors, _ = deployed
+    anchors.anchor(b"\x0e" * 32, 1, sender=chain.issuer, preflight=False).wait()
+    stranger = Signer(chain.w3, chain.issuer._account)  # a second counter for the same account
+    anchors.anchor(b"\x0c" * 32, 1, sender=stranger, preflight=False).wait()
+    with pytest.raises(TransactionFailedError):  # chain.issuer's counter is now behind
+        anchors.anchor(b"\x0d" * 32, 1, sender=chain.issuer, preflight=False)
+    anchors.anchor(b"\x0d" * 32, 1, sender=chain.issuer, preflight=False).wait()

@@ -1,0 +1,61 @@
+"""``civicpass issuer serve`` in a real uvicorn process: the OpenID4VCI exchange over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from issuer_world import CLERK, RESIDENT, RESIDENT_CLAIMS, Wallet
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICPASS_ISSUER_")}
+    log = tmp_path / "issuer.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "civicpass", "issuer", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        proc.wait()
+        pytest.fail(log.read_text())
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_wallet_receives_credentials_from_a_served_issuer(server):
+    with httpx.Client(base_url=server, timeout=10) as http:
+        r = http.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": RESIDENT_CLAIMS})
+        assert r.status_code == 201, r.text
+        offer = r.json()
+        assert Wallet.parse_offer(offer["credential_offer_uri"]).issuer == server
+        got = Wallet(http, int(time.time())).receive(offer["credential_offer_uri"], offer["tx_code"], copies=2)
+        assert got["sd_jwt"].count("~") >= 2 and len(got["cp1"]) == 2
+        assert http.get("/status-lists/1").headers["content-type"] == "application/statuslist+jwt"

@@ -1,0 +1,146 @@
+"""Storage: the Alembic migration matches the models on both databases, the audit chain detects edits,
+signing keys are sealed at rest, and settings refuse development secrets in production."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from pydantic import SecretStr, ValidationError
+from sqlalchemy import inspect, text, update
+
+from credcore.errors import InvalidKeyError
+from credcore.keys import SigningKey
+from issuer import audit
+from issuer.keys import seal, unseal
+from issuer.settings import IssuerSettings
+from issuer.store.db import make_engine, make_sessionmaker, upgrade
+from issuer.store.models import AuditEvent, Base, SigningKeyRow
+
+
+def test_migration_creates_exactly_the_models(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    upgrade(engine)  # idempotent: runs on every start
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    assert "uq_status_slot" in {c["name"] for c in inspect(engine).get_unique_constraints("credential_items")}
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(sqlite_url):
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def test_audit_chain_verifies_and_detects_edits(sessions):
+    with sessions.begin() as s:
+        for i in range(5):
+            audit.append(s, at=1000 + i, actor="operator:abcd", action="credential.revoke", target=f"c{i}")
+    with sessions() as s:
+        assert audit.verify_chain(s) == 5
+    with sessions.begin() as s:
+        s.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(target="other"))
+    with sessions() as s, pytest.raises(ValueError, match="altered"):
+        audit.verify_chain(s)
+
+
+def test_audit_chain_detects_a_deleted_event(sessions):
+    with sessions.begin() as s:
+        for i in range(3):
+            audit.append(s, at=1000 + i, actor="a", action="x", target=str(i))
+        s.execute(AuditEvent.__table__.delete().where(AuditEvent.seq == 2))
+    with sessions() as s, pytest.raises(ValueError, match="broken"):
+        audit.verify_chain(s)
+
+
+def test_audit_head_hints_stay_correct_with_other_writers_and_rollbacks(sessions):
+    hints = [audit.HeadHint(), audit.HeadHint()]  # two worker processes
+    for i in range(6):
+        with sessions.begin() as s:
+            head = audit.append(s, at=i, actor="a", action="x", target=str(i), hint=hints[i % 2])
+        hints[i % 2].committed(head)
+    with pytest.raises(RuntimeError), sessions.begin() as s:
+        audit.append(s, at=9, actor="a", action="x", target="rolled back", hint=hints[0])
+        raise RuntimeError
+    with sessions.begin() as s:
+        hints[0].committed(audit.append(s, at=10, actor="a", action="x", target="last", hint=hints[0]))
+    with sessions() as s:
+        assert audit.verify_chain(s) == 7
+        assert [e.target for e in audit.entries(s)][-1] == "last"
+
+
+def test_sealed_key_round_trips_and_refuses_wrong_passphrase_or_swap():
+    key, other = SigningKey.generate(), SigningKey.generate()
+    blob = seal(key, "correct horse")
+    assert key.secret_bytes() not in blob
+    assert unseal(blob, "correct horse", key.public_key.thumbprint()).public_key == key.public_key
+    with pytest.raises(InvalidKeyError):
+        unseal(blob, "wrong", key.public_key.thumbprint())
+    with pytest.raises(InvalidKeyError):  # moved onto another key's row: the AAD no longer matches
+        unseal(blob, "correct horse", other.public_key.thumbprint())
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(InvalidKeyError):
+        unseal(tampered, "correct horse", key.public_key.thumbprint())
+
+
+def test_key_is_generated_once_and_stored_sealed(sqlite_url, clock, chain):
+    from issuer_world import make_settings
+
+    from issuer.api.app import build_service
+
+    first = build_service(make_settings(sqlite_url), clock=clock, chain=chain)
+    kid = first.keys.active_kid
+    with first.sessions() as s:
+        row = s.get(SigningKeyRow, kid)
+        assert row is not None and first.keys.active.secret_bytes() not in row.sealed_secret
+    first.sessions.kw["bind"].dispose()
+    again = build_service(make_settings(sqlite_url), clock=clock, chain=chain)
+    assert again.keys.active_kid == kid
+    again.sessions.kw["bind"].dispose()
+    with pytest.raises(InvalidKeyError):
+        build_service(make_settings(sqlite_url, key_passphrase=SecretStr("not the one")), clock=clock, chain=chain)
+
+
+# --- settings --------------------------------------------------------------------------------------
+PROD = {"environment": "prod", "key_passphrase": SecretStr("a long production passphrase"),
+        "clerk_tokens": [SecretStr("c" * 40)], "operator_tokens": [SecretStr("o" * 40)],
+        "chain_rpc_url": "https://rpc.city.example", "chain_account_key": SecretStr("0x" + "11" * 32)}
+
+
+def test_prod_settings_accept_real_secrets():
+    assert IssuerSettings(**PROD).environment == "prod"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("key_passphrase", SecretStr("civicpass-dev-passphrase")),
+    ("clerk_tokens", [SecretStr("dev-clerk-token")]),
+    ("operator_tokens", [SecretStr("short")]),
+    ("chain_rpc_url", "http://127.0.0.1:8545"),
+    ("chain_rpc_url", None),
+    ("chain_account_key", None),
+])
+def test_prod_settings_refuse_dev_secrets_and_the_embedded_chain(field, value):
+    with pytest.raises(ValidationError):
+        IssuerSettings(**{**PROD, field: value})
+
+
+def test_settings_read_the_environment_with_prefix(monkeypatch):
+    monkeypatch.setenv("CIVICPASS_ISSUER_BASE_URL", "https://issuer.busan.example")
+    monkeypatch.setenv("CIVICPASS_ISSUER_CLERK_TOKENS", '["t1", "t2"]')
+    monkeypatch.setenv("CIVICPASS_ISSUER_STATUS_PUBLISH_INTERVAL", "5")
+    s = IssuerSettings()
+    assert s.base_url == "https://issuer.busan.example" and s.status_publish_interval == 5.0
+    assert [t.get_secret_value() for t in s.clerk_tokens] == ["t1", "t2"]
+    assert "t1" not in repr(s) and "passphrase" not in repr(s.key_passphrase)

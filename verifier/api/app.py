@@ -1,0 +1,136 @@
+"""The verifier's app factory: settings in, a FastAPI app out. Nothing is built at import time.
+
+``create_app`` wires the pieces (replay cache, policies, trust keeper, services) and stores them on
+``app.state``; the routes only parse, call a service and shape the answer. Tests pass their own clock and
+trust view; the command line passes nothing and gets the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, create_engine, event
+
+from credcore._defaults import SystemClock
+from credcore.ports import Clock, ReplayGuard
+from verifier.api import problems, routes
+from verifier.api.limits import BodyLimit
+from verifier.openid4vp import PresentationRequests
+from verifier.policies import load_policies
+from verifier.replay import AsyncRedisReplayCache, RedisReplayCache, SqlReplayCache
+from verifier.service import TrustView, VerifierService
+from verifier.settings import VerifierSettings
+from verifier.trust_sync import TrustKeeper
+
+__all__ = ["Components", "build_components", "create_app"]
+
+log = logging.getLogger(__name__)
+#: How often expired replay entries and old presentation requests are deleted.
+HOUSEKEEPING_S = 300
+
+
+@dataclass(slots=True)
+class Components:
+    settings: VerifierSettings
+    engine: Engine
+    replay: ReplayGuard
+    trust: TrustView
+    verifier: VerifierService
+    requests: PresentationRequests
+    keeper: TrustKeeper | None
+
+
+def _engine(settings: VerifierSettings) -> Engine:
+    url = settings.sqlalchemy_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:  # WAL: readers never block the replay writer
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def build_components(settings: VerifierSettings, *, clock: Clock | None = None,
+                     trust: TrustView | None = None) -> Components:
+    clock = clock or SystemClock()
+    engine = _engine(settings)
+    replay: ReplayGuard
+    async_replay = None
+    if settings.replay_backend == "redis":
+        import redis
+        import redis.asyncio
+
+        replay = RedisReplayCache(redis.Redis.from_url(settings.redis_url, socket_timeout=2), clock)
+        async_replay = AsyncRedisReplayCache(redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=2), clock)
+    else:
+        replay = SqlReplayCache(engine, clock)
+    keeper = None
+    if trust is None:
+        keeper = TrustKeeper.from_settings(settings, clock)
+        trust = keeper
+    policies = load_policies(*([settings.policies_dir] if settings.policies_dir else []))
+    requests = PresentationRequests.from_settings(settings, engine, clock)
+    service = VerifierService(policies=policies, trust=trust, replay=replay, clock=clock,
+                              audience=settings.audience or requests.client_id,
+                              max_snapshot_age_s=settings.max_snapshot_age_s, async_replay=async_replay)
+    return Components(settings, engine, replay, trust, service, requests, keeper)
+
+
+def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust: TrustView | None = None) -> FastAPI:
+    parts = build_components(settings, clock=clock, trust=trust)
+
+    async def housekeeping() -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                await asyncio.to_thread(parts.requests.purge)
+                purge = getattr(parts.replay, "purge", None)
+                if purge is not None:
+                    await asyncio.to_thread(purge)
+            except Exception:  # the database may be briefly away; try again next round
+                log.warning("verifier housekeeping failed", exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(housekeeping(), name="housekeeping")]
+        if parts.keeper is not None and parts.keeper.online:
+            tasks.append(asyncio.create_task(parts.keeper.run(settings.sync_interval_s), name="trust-sync"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if parts.keeper is not None:
+                parts.keeper.close()
+            aclose = getattr(parts.verifier.async_replay, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            parts.engine.dispose()
+
+    app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan)
+    app.state.parts = parts
+    problems.install(app)
+    routes.install(app)
+    app.mount("/static", StaticFiles(directory=routes.STATIC), name="static")
+
+    def limit_for(path: str) -> int:
+        return settings.max_image_bytes if path.endswith("/image") else settings.max_body_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    return app

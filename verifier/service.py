@@ -1,0 +1,248 @@
+"""Verification as a domain operation: presentation + policy name -> :class:`Verdict`. No FastAPI here.
+
+The service asks credcore for the cryptographic verdict against the current trust snapshot, then the
+policy for the business verdict, and folds both into one answer with every check listed. Text that
+cannot be parsed as a credential is a verdict too (a failed ``format`` check), not an error: the
+request was well formed, the credential was not. Only an unknown policy or an unavailable dependency
+(replay cache) is raised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from credcore._b64 import b64u_encode
+from credcore.errors import CredError, InfrastructureError, MalformedInputError
+from credcore.ports import Clock, ReplayGuard
+from credcore.trust import TrustSnapshot
+from credcore.verification import Check, CheckOutcome, Code, VerificationResult, verify_presentation
+from verifier.errors import UnknownPolicyError
+from verifier.policies import Policy, PolicyDecision, evaluate
+from verifier.replay import DeferredReplay
+
+__all__ = [
+    "AsyncReplayGuard",
+    "StaticTrust",
+    "TrustView",
+    "Verdict",
+    "VerifierService",
+    "as_replayed",
+    "jsonable",
+    "unparsable_result",
+    "verify_qr",
+]
+
+log = logging.getLogger(__name__)
+
+
+def jsonable(value: Any) -> Any:
+    """Claims as JSON: CP1 carries some claims as bytes (a business number digest): base64url them."""
+    if isinstance(value, bytes):
+        return b64u_encode(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class TrustView(Protocol):
+    def current(self) -> TrustSnapshot: ...
+
+
+class StaticTrust:
+    """A trust snapshot that only changes when someone calls :meth:`replace` (the sync does)."""
+
+    def __init__(self, snapshot: TrustSnapshot) -> None:
+        self._snap = snapshot
+        self._lock = threading.Lock()
+
+    def current(self) -> TrustSnapshot:
+        return self._snap
+
+    def replace(self, snapshot: TrustSnapshot) -> None:
+        with self._lock:
+            self._snap = snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    result: VerificationResult
+    decision: PolicyDecision
+    stale: bool
+    max_snapshot_age_s: int
+
+    @property
+    def verified(self) -> bool:
+        return self.result.verified and self.decision.eligible
+
+    def checks(self) -> list[dict[str, Any]]:
+        out = [{"check": str(o.check), "passed": o.passed, "code": o.code} for o in self.result.outcomes]
+        out.append({"check": "policy", "passed": self.decision.eligible, "code": self.decision.code})
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "verified": self.verified,
+            "code": r.code or self.decision.code,
+            "checks": self.checks(),
+            "claims": jsonable(r.claims) if r.verified else {},
+            "format": r.format,
+            "credential_type": r.credential_type,
+            "issuer": r.issuer,
+            "policy": self.decision.to_json(),
+            "trust": {"block": r.trust_block, "age_seconds": r.trust_age, "stale": self.stale,
+                      "max_age_seconds": self.max_snapshot_age_s},
+            "checked_at": r.checked_at,
+        }
+
+
+class AsyncReplayGuard(Protocol):
+    async def first_use(self, key: bytes, expires_at: int) -> bool: ...
+
+
+def as_replayed(result: VerificationResult) -> VerificationResult:
+    """The verdict credcore gives a replayed presentation: the checks up to holder binding, which fails."""
+    outcomes = list(result.outcomes)
+    cut = next((i for i, o in enumerate(outcomes) if o.check == Check.HOLDER_BINDING and o.passed), len(outcomes))
+    failed = CheckOutcome(Check.HOLDER_BINDING, False, str(Code.REPLAYED), "presentation was already used")
+    return dataclasses.replace(result, outcomes=(*outcomes[:cut], failed), claims={})
+
+
+def unparsable_result(code: str, detail: str, trust: TrustSnapshot, now: int) -> VerificationResult:
+    """A verdict for text that is no credential at all: one failed ``format`` check."""
+    return VerificationResult(
+        format="unknown",
+        outcomes=(CheckOutcome(Check.FORMAT, False, code, detail),),
+        claims={},
+        checked_at=now,
+        trust_block=trust.block_number,
+        trust_age=trust.age(now),
+    )
+
+
+class VerifierService:
+    def __init__(
+        self,
+        *,
+        policies: Mapping[str, Policy],
+        trust: TrustView,
+        replay: ReplayGuard,
+        clock: Clock,
+        audience: str | None,
+        max_snapshot_age_s: int,
+        async_replay: AsyncReplayGuard | None = None,
+    ) -> None:
+        self.async_replay = async_replay
+        self.policies = dict(policies)
+        self.trust = trust
+        self.replay = replay
+        self.clock = clock
+        self.audience = audience
+        self.max_snapshot_age_s = max_snapshot_age_s
+
+    def policy(self, name: str) -> Policy:
+        try:
+            return self.policies[name]
+        except (KeyError, TypeError):
+            raise UnknownPolicyError("no policy with that name", policy=str(name)[:64]) from None
+
+    def is_stale(self, snap: TrustSnapshot, now: int) -> bool:
+        age = snap.age(now)
+        return age is None or age > self.max_snapshot_age_s
+
+    def verify(
+        self,
+        presentation: str,
+        policy_name: str,
+        *,
+        nonce: str | None = None,
+        audience: str | None = None,
+        received_programmes: Collection[str | int] = (),
+    ) -> Verdict:
+        policy = self.policy(policy_name)
+        now = self.clock.now()
+        snap = self.trust.current()
+        result = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience)
+        stale = self.is_stale(snap, now)
+        decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
+        return Verdict(result, decision, stale, self.max_snapshot_age_s)
+
+    async def verify_async(
+        self,
+        presentation: str,
+        policy_name: str,
+        *,
+        nonce: str | None = None,
+        audience: str | None = None,
+        received_programmes: Collection[str | int] = (),
+    ) -> Verdict:
+        """:meth:`verify` with an async replay cache: credcore runs against a :class:`DeferredReplay`, then
+        the recorded keys are settled without blocking the event loop."""
+        if self.async_replay is None:
+            return self.verify(presentation, policy_name, nonce=nonce, audience=audience,
+                               received_programmes=received_programmes)
+        policy = self.policy(policy_name)
+        now = self.clock.now()
+        snap = self.trust.current()
+        deferred = DeferredReplay()
+        result = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience,
+                            replay=deferred)
+        for key, expires_at in deferred.keys:
+            if not await self.async_replay.first_use(key, expires_at):
+                result = as_replayed(result)
+                break
+        stale = self.is_stale(snap, now)
+        decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
+        return Verdict(result, decision, stale, self.max_snapshot_age_s)
+
+    def check(self, presentation: str, snap: TrustSnapshot, now: int, *, nonce: str | None,
+              audience: str | None, replay: ReplayGuard | None = None) -> VerificationResult:
+        """credcore's verdict; parse failures become a failed ``format`` check instead of an exception."""
+        try:
+            return verify_presentation(presentation, trust=snap, now=now, audience=audience, nonce=nonce,
+                                       replay=replay or self.replay)
+        except InfrastructureError:
+            raise  # the replay cache is down: retryable, and not the credential's fault
+        except MalformedInputError as exc:
+            return unparsable_result(str(Code.MALFORMED), exc.detail, snap, now)
+        except CredError as exc:
+            return unparsable_result(exc.code, exc.detail, snap, now)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, UnicodeError) as exc:
+            # A parser bug must not turn hostile input into a 500; log it loudly and refuse the credential.
+            log.error("presentation parser raised %s; treated as malformed", type(exc).__name__, exc_info=True)
+            return unparsable_result(str(Code.MALFORMED), "presentation cannot be parsed", snap, now)
+
+
+def verify_qr(
+    text: str,
+    *,
+    trust: TrustSnapshot,
+    policy: Policy,
+    now: int,
+    replay: ReplayGuard | None = None,
+    nonce: str | None = None,
+    audience: str | None = None,
+    received_programmes: Collection[str | int] = (),
+    max_snapshot_age_s: int = 24 * 3600,
+) -> Verdict:
+    """The library entry point for an app that embeds the verifier (a merchant app): no service, no I/O.
+
+    ``replay`` should be the app's own persistent guard; without one a scanned QR could be accepted twice.
+    """
+    from credcore._defaults import MemoryReplayGuard
+
+    class _At:
+        def now(self) -> int:
+            return now
+
+    svc = VerifierService(policies={policy.name: policy}, trust=StaticTrust(trust),
+                          replay=replay or MemoryReplayGuard(), clock=_At(), audience=audience,
+                          max_snapshot_age_s=max_snapshot_age_s)
+    return svc.verify(text, policy.name, nonce=nonce, audience=audience, received_programmes=received_programmes)

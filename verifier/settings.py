@@ -1,0 +1,83 @@
+"""Verifier configuration: one pydantic-settings class, env prefix ``CIVICPASS_VERIFIER_``.
+
+Built once by the composition root (``civicpass verifier serve``) or directly by tests, and passed to
+:func:`verifier.api.app.create_app`; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import PositiveInt, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["VerifierSettings"]
+
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class VerifierSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIVICPASS_VERIFIER_", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: PositiveInt = 8200
+    #: Base URL wallets reach this verifier at (OpenID4VP request_uri and response_uri are built on it).
+    public_url: str = "http://127.0.0.1:8200"
+    data_dir: Path = Path(".civicpass/verifier")
+
+    # --- trust ------------------------------------------------------------------------------------------
+    #: JSON-RPC URL of the chain; default: the ``rpc_url`` recorded in the deployment file.
+    chain_rpc_url: str | None = None
+    #: contracts.Deployment JSON (``civicpass chain up`` writes .civicpass/deployment.json). Without it the
+    #: verifier runs offline from the persisted snapshot only.
+    deployment_file: Path | None = None
+    #: Where the snapshot is persisted (JSON) so a counter keeps working offline; default under data_dir.
+    snapshot_file: Path | None = None
+    sync_interval_s: PositiveInt = 30
+    #: Beyond this age the snapshot is stale: the verdict says so and each policy decides.
+    max_snapshot_age_s: PositiveInt = 24 * 3600
+    status_fetch_timeout_s: float = 5.0
+
+    # --- replay cache --------------------------------------------------------------------------------
+    replay_backend: Literal["sql", "redis"] = "sql"
+    database_url: str | None = None  # default: SQLite (WAL) under data_dir
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # --- verification API ---------------------------------------------------------------------------
+    #: Our audience (KB-JWT ``aud``) when a request names none; defaults to the OpenID4VP client_id.
+    audience: str | None = None
+    policies_dir: Path | None = None
+    max_body_bytes: PositiveInt = 64 * 1024
+    max_image_bytes: PositiveInt = 8 * 1024 * 1024
+
+    # --- OpenID4VP ------------------------------------------------------------------------------------
+    #: Private JWK (JSON) signing request objects; dev generates one and keeps it under data_dir.
+    request_signing_jwk: SecretStr | None = None
+    request_ttl_s: PositiveInt = 300
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Self:
+        if self.environment != "prod":
+            return self
+        if self.chain_rpc_url is None or urlsplit(self.chain_rpc_url).hostname in _LOCAL_HOSTS:
+            raise ValueError("a prod verifier needs chain_rpc_url, and not a local dev chain")
+        if self.request_signing_jwk is None:
+            raise ValueError("a prod verifier needs request_signing_jwk (dev keys are refused in prod)")
+        if not self.public_url.startswith("https://"):
+            raise ValueError("a prod verifier's public_url must be https")
+        return self
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.snapshot_file or self.data_dir / "trust-snapshot.json"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'verifier.db'}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/")

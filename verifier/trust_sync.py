@@ -1,0 +1,196 @@
+"""Keeps the verifier's trust snapshot: loaded from disk at start-up, refreshed from the chain, saved back.
+
+- Start-up: the persisted snapshot (JSON, :mod:`verifier.snapshot_file`) is served at once, so a counter
+  that boots without network verifies from what it knew. The first sync runs in the background.
+- Sync: :class:`contracts.sync.TrustSync` reads registry events incrementally into a ``TrustState`` kept in
+  memory. (After a restart the events are read again from the deployment block: a city's registries
+  hold thousands of events, not millions, and the persisted snapshot serves meanwhile.)
+- Status lists: for each list whose latest on-chain version is not held yet, fetch the JWT over HTTP and
+  accept it only when sha256 of the exact JWT text equals the digest on chain AND its signature verifies
+  under a key the chain registered for that issuer, valid at the token's ``iat``. A list served with the
+  wrong digest is rejected and logged; credentials on it fail ``status_unknown`` until a good copy comes
+  (fail closed: an old list may miss revocations, see contracts.sync).
+- Failures: an unreachable chain or issuer keeps the last snapshot in service. It ages, and beyond
+  ``max_snapshot_age_s`` every verdict says ``stale`` and each policy decides (verifier.service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+from credcore import jws
+from credcore.errors import CredError, InfrastructureError
+from credcore.ports import Clock
+from credcore.status_list import STATUS_LIST_JWT_TYP, verify_status_list_jwt
+from credcore.trust import TrustSnapshot
+from verifier.settings import VerifierSettings
+from verifier.snapshot_file import load_snapshot, save_snapshot
+
+if TYPE_CHECKING:  # contracts pulls in web3 (a second of start-up): only an online keeper imports it
+    from contracts.sync import PendingStatusList, TrustState, TrustSync
+
+__all__ = ["MAX_STATUS_LIST_BYTES", "StatusListRejected", "TrustKeeper", "fetch_status_list"]
+
+log = logging.getLogger(__name__)
+#: A status list JWT larger than this is refused before it is hashed or parsed.
+MAX_STATUS_LIST_BYTES: Final = 2 * 1024 * 1024
+
+
+class StatusListRejected(Exception):
+    """A fetched status list was not accepted; ``reason`` is a stable code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def fetch_status_list(client: httpx.Client, pending: PendingStatusList, known: TrustSnapshot, now: int
+                      ) -> tuple[str, Any]:
+    """GET ``pending.uri`` and check it; returns ``(token, ParsedStatusListJwt)`` or raises StatusListRejected."""
+    try:
+        with client.stream("GET", pending.uri, headers={"accept": "application/statuslist+jwt"}) as r:
+            if r.status_code != 200:
+                raise StatusListRejected(f"http_{r.status_code}")
+            body = b""
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > MAX_STATUS_LIST_BYTES:
+                    raise StatusListRejected("too_large")
+    except httpx.HTTPError:
+        raise StatusListRejected("unreachable") from None
+    try:
+        token = body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise StatusListRejected("not_ascii") from None
+    # The chain's digest first: it is the anchor of trust, and a mismatch needs no parsing at all.
+    from contracts.status_registry import status_list_digest
+
+    if not hmac.compare_digest(status_list_digest(token), pending.digest):
+        raise StatusListRejected("digest_mismatch")
+    try:
+        kid = jws.parse(token, algorithms=frozenset({"ES256"}), typ=STATUS_LIST_JWT_TYP).header.get("kid")
+        found = known.key_by_thumbprint(kid) if isinstance(kid, str) else None
+        if found is None or found[0].issuer_id != pending.issuer_id:
+            raise StatusListRejected("unknown_key")
+        parsed = verify_status_list_jwt(token, found[1].public_key, now=now, expected_uri=pending.uri)
+    except CredError as exc:
+        raise StatusListRejected(exc.code) from None
+    if not found[1].valid_at(parsed.iat):
+        raise StatusListRejected("key_not_valid_at_issuance")
+    return token, parsed
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    ok: bool
+    block: int | None
+    accepted: int = 0
+    rejected: tuple[tuple[str, str], ...] = ()  # (uri, reason)
+    error: str | None = None
+
+
+class TrustKeeper:
+    """The current :class:`TrustSnapshot` for the service (``current()``), and the loop that refreshes it."""
+
+    def __init__(self, *, snapshot_path: Path, clock: Clock, sync: TrustSync | None = None,
+                 http: httpx.Client | None = None) -> None:
+        self.snapshot_path = snapshot_path
+        self.clock = clock
+        self._sync = sync
+        self._http = http
+        self._state: TrustState | None = None
+        self._lock = threading.Lock()  # one sync at a time; readers never wait (they read a reference)
+        self.last_report: SyncReport | None = None
+        try:
+            loaded = load_snapshot(snapshot_path)
+        except CredError:
+            log.error("persisted trust snapshot %s is damaged; starting empty", snapshot_path)
+            loaded = None
+        self._snap = loaded[0] if loaded else TrustSnapshot()
+
+    @classmethod
+    def from_settings(cls, settings: VerifierSettings, clock: Clock) -> TrustKeeper:
+        """Online when a deployment file is configured; the RPC URL defaults to the one recorded in it."""
+        if settings.deployment_file is None:
+            if settings.chain_rpc_url is not None:
+                raise ValueError("chain_rpc_url needs deployment_file (the registries' addresses)")
+            return cls(snapshot_path=settings.snapshot_path, clock=clock)
+        from web3 import HTTPProvider, Web3
+
+        from contracts.deployment import Deployment
+        from contracts.sync import TrustSync
+
+        deployment = Deployment.load(settings.deployment_file)
+        rpc_url = settings.chain_rpc_url or deployment.rpc_url
+        if rpc_url is None:
+            raise ValueError("no chain RPC URL: set chain_rpc_url or record rpc_url in the deployment file")
+        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 5}))
+        http = httpx.Client(timeout=settings.status_fetch_timeout_s, follow_redirects=False)
+        return cls(snapshot_path=settings.snapshot_path, clock=clock, sync=TrustSync(w3, deployment), http=http)
+
+    @property
+    def online(self) -> bool:
+        return self._sync is not None
+
+    def current(self) -> TrustSnapshot:
+        return self._snap
+
+    def sync_once(self) -> SyncReport:
+        """Read new events, fetch new status lists, publish and persist the snapshot. Never raises for I/O."""
+        if self._sync is None or self._http is None:
+            return SyncReport(False, self._snap.block_number, error="offline")
+        with self._lock:
+            try:
+                state = self._sync.sync(self._state)
+            except InfrastructureError as exc:
+                log.warning("trust sync: %s; serving the snapshot of block %s", exc.code, self._snap.block_number)
+                self.last_report = SyncReport(False, self._snap.block_number, error=exc.code)
+                return self.last_report
+            except Exception:  # a node answering nonsense is as good as no node: keep serving
+                log.exception("trust sync failed; serving the snapshot of block %s", self._snap.block_number)
+                self.last_report = SyncReport(False, self._snap.block_number, error="sync_failed")
+                return self.last_report
+            self._state = state
+            now = self.clock.now()
+            known = state.snapshot(now=now)
+            accepted, rejected = 0, []
+            for pending in state.pending_status_lists:
+                try:
+                    token, parsed = fetch_status_list(self._http, pending, known, now)
+                    state.accept_status_list(pending, token, parsed.status_list, fetched_at=now)
+                    accepted += 1
+                except (StatusListRejected, CredError) as exc:
+                    reason = exc.reason if isinstance(exc, StatusListRejected) else exc.code
+                    log.warning("status list %s v%d rejected: %s", pending.uri, pending.version, reason)
+                    rejected.append((pending.uri, reason))
+            snap = state.snapshot(now=now)
+            self._snap = snap
+            try:
+                save_snapshot(self.snapshot_path, snap)
+            except OSError:
+                log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
+            self.last_report = SyncReport(True, snap.block_number, accepted, tuple(rejected))
+            return self.last_report
+
+    async def run(self, interval: float) -> None:
+        """Sync now, then every ``interval`` seconds, until cancelled."""
+        while True:
+            try:
+                await asyncio.to_thread(self.sync_once)
+            except Exception:  # a bug in one round must not stop the loop that keeps the counter current
+                log.exception("trust sync round failed")
+            await asyncio.sleep(interval)
+
+    def close(self) -> None:
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                self._http.close()
