@@ -27,6 +27,7 @@ from credcore.keys import PublicKey, SigningKey
 from credcore.profiles import business_number_digest
 from credcore.status_list import StatusList
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
+from tests.bench.budget import record
 
 NOW = 1_795_000_000
 BUDGET_PER_SECOND = 3_500
@@ -107,6 +108,9 @@ def test_verify_cp1_throughput(benchmark):
         per_second=round(per_second),
         crypto_floor_per_second=round(1 / floor),
         required_per_second=round(required),
-        absolute_budget_met=per_second >= BUDGET_PER_SECOND,
     )
-    assert per_second >= required, f"{per_second:.0f}/s < {required:.0f}/s (crypto floor {1 / floor:.0f}/s)"
+    record(benchmark, issue=2, what="CP1 verify, one core", value=per_second, op=">=", target=BUDGET_PER_SECOND,
+           unit="/s", asserted=False, note="asserted relative to the crypto floor (next row)")
+    ok = record(benchmark, issue=2, what="CP1 verify: min(3,500/s, half the crypto-floor rate)", value=per_second,
+                op=">=", target=required, unit="/s")
+    assert ok, f"{per_second:.0f}/s < {required:.0f}/s (crypto floor {1 / floor:.0f}/s)"

@@ -18,6 +18,7 @@ from web3 import Web3
 from contracts import Signer, deploy_all, registries
 from contracts.governance import TrustGovernance
 from credcore import bls
+from tests.bench.budget import record
 
 GAS_BUDGET, VERIFY_BUDGET_S = 200_000, 0.010
 SKS = [bls.keygen(keccak(text=f"bench-member-{i}")) for i in range(5)]
@@ -51,7 +52,9 @@ def test_signed_snapshot_verifies_offline_within_budget(benchmark):
     if not benchmark.disabled:
         ref = _best_of(lambda: verify(bls.BACKENDS["py_ecc"]), 1)
         benchmark.extra_info.update(py_ecc_ms=round(ref * 1000))
-    assert best < VERIFY_BUDGET_S, f"best of 100: {best * 1000:.2f} ms"
+    ok = record(benchmark, issue=8, what="verify a signed trust snapshot off chain (native BLS), best of 100",
+                value=best * 1000, op="<", target=VERIFY_BUDGET_S * 1000, unit="ms")
+    assert ok, f"best of 100: {best * 1000:.2f} ms"
 
 
 @pytest.fixture(scope="module")
@@ -94,5 +97,10 @@ def test_three_of_five_approval_costs_under_200k_gas(anvil_w3, benchmark):
         approval_gas=threshold_gas, accredit_via_governance_gas=accredit_gas, accredit_direct_gas=direct,
         governance_overhead_gas=accredit_gas - direct,
     )
-    assert threshold_gas < GAS_BUDGET, threshold_gas
-    assert accredit_gas - direct < GAS_BUDGET - 21_000  # the base transaction is paid once either way
+    approval = record(benchmark, issue=8, what="3-of-5 approval on chain (setThreshold)", value=threshold_gas, op="<",
+                      target=GAS_BUDGET, unit="gas")
+    # the base transaction is paid once either way
+    overhead = record(benchmark, issue=8, what="3-of-5 approval overhead over a direct accreditation",
+                      value=accredit_gas - direct, op="<", target=GAS_BUDGET - 21_000, unit="gas")
+    assert approval, threshold_gas
+    assert overhead

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from credcore.keys import SigningKey
 from issuer.store.models import Credential, CredentialItem
+from tests.bench.budget import record
 
 pytestmark = pytest.mark.slow
 BUDGET = 150.0
@@ -172,8 +173,11 @@ def test_issue_over_http_on_sqlite(benchmark, tmp_path):
                                  iterations=1)
     benchmark.extra_info.update(figures)
     print(f"\nissuer on SQLite: {figures}")
-    if not benchmark.disabled:  # on the server's CPU time, so other jobs on the shared cores cannot fail it
-        assert figures["per_cpu_second"] >= BUDGET, figures
+    # on the server's CPU time, so other jobs on the shared cores cannot fail it
+    ok = record(benchmark, issue=4, what="issue over HTTP (SD-JWT + 10 CP1), 1 worker, SQLite, per server CPU-second",
+                value=figures["per_cpu_second"], op=">=", target=BUDGET, unit="/s")
+    if not benchmark.disabled:
+        assert ok, figures
 
 
 @pytest.mark.postgres

@@ -31,6 +31,7 @@ from credcore.keys import SigningKey
 from credcore.sdjwt import issue_sd_jwt_vc, present_sd_jwt, verify_sd_jwt_vc
 from credcore.status_list import StatusList
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
+from tests.bench.budget import record
 
 NOW = 1_795_000_000
 BUDGET_PER_SECOND = 2_500
@@ -140,8 +141,12 @@ def test_verify_sd_jwt_vc_throughput(benchmark: Any, capsys: pytest.CaptureFixtu
         per_second=round(per_second), library_per_second=round(1 / library), ratio=round(ratio, 2),
         crypto_floor_per_second=round(1 / floor_seconds),
     )
-    assert ratio >= LIBRARY_FACTOR, f"only {ratio:.2f}x the sd-jwt library"
-    assert per_second >= BUDGET_PER_SECOND, (
+    fast = record(benchmark, issue=2, what="SD-JWT VC verify (8 claims, 2 disclosed, KB), one core",
+                  value=per_second, op=">=", target=BUDGET_PER_SECOND, unit="/s")
+    ahead = record(benchmark, issue=2, what="SD-JWT VC verify vs the OpenWallet sd-jwt library, same run",
+                   value=ratio, op=">=", target=LIBRARY_FACTOR, unit="x")
+    assert ahead, f"only {ratio:.2f}x the sd-jwt library"
+    assert fast, (
         f"{per_second:.0f}/s < {BUDGET_PER_SECOND}/s; the two ES256 checks alone allow {1 / floor_seconds:.0f}/s here"
     )
 
@@ -171,4 +176,6 @@ def test_issue_sd_jwt_vc_throughput(benchmark: Any, capsys: pytest.CaptureFixtur
     per_second = 1 / _best([_issue])[0]
     _report(capsys, benchmark, f"SD-JWT VC issue (8 disclosable claims): {per_second:.0f}/s (budget "
             f"{BUDGET_PER_SECOND}/s)", per_second=round(per_second))
-    assert per_second >= BUDGET_PER_SECOND, f"{per_second:.0f}/s < {BUDGET_PER_SECOND}/s"
+    ok = record(benchmark, issue=2, what="SD-JWT VC issue (8 disclosable claims), one core", value=per_second,
+                op=">=", target=BUDGET_PER_SECOND, unit="/s")
+    assert ok, f"{per_second:.0f}/s < {BUDGET_PER_SECOND}/s"

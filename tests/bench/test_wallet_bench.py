@@ -20,6 +20,7 @@ from credcore.cp1 import MAX_NONCE_CHARS, decode_cp1, issue_cp1, present_cp1
 from credcore.errors import PayloadTooLargeError
 from credcore.keys import SigningKey
 from credcore.profiles import PROFILES, ClaimType, Profile
+from tests.bench.budget import record
 from wallet_sdk._seal import ScryptParams
 from wallet_sdk.qr import CP1_MAX_VERSION, decode_qr_image, make_qr, render_png
 from wallet_sdk.records import Cp1Copy, StatusRef, StoredCredential
@@ -68,11 +69,17 @@ def _worst_presentation(profile: str) -> str:
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_every_shipped_profile_fits_300_bytes_and_qr_version_13_m(profile: str) -> None:
-    text = _worst_presentation(profile)
-    qr = make_qr(text)
-    assert decode_cp1(text).size_bytes <= 300
-    assert qr.version <= CP1_MAX_VERSION and qr.error == "M"
+def test_every_shipped_profile_fits_300_bytes_and_qr_version_13_m(profile: str, benchmark) -> None:
+    # The benchmark fixture only records the figures (and makes scripts/bench run this test); the budget is a size.
+    text = benchmark.pedantic(_worst_presentation, args=(profile,), rounds=1, iterations=1)
+    qr, size = make_qr(text), decode_cp1(text).size_bytes
+    benchmark.extra_info.update(payload_bytes=size, qr_version=qr.version, qr_error=qr.error)
+    fits = record(benchmark, issue=6, what=f"largest {profile} payload before Base45", value=size, op="<=",
+                  target=300, unit="bytes")
+    small = record(benchmark, issue=6, what=f"{profile} QR version at ECC M", value=qr.version, op="<=",
+                   target=CP1_MAX_VERSION, unit="")
+    assert fits
+    assert small and qr.error == "M"
     assert decode_qr_image(render_png(text)) == [text]
 
 
@@ -86,9 +93,11 @@ def test_render_cp1_qr_png_within_budget(benchmark) -> None:
     cpu, wall = (time.process_time() - cpu_started) / rounds, (time.perf_counter() - started) / rounds
     benchmark.extra_info.update(cpu_ms=round(cpu * 1000, 2), wall_ms=round(wall * 1000, 2), png_bytes=len(png),
                                 qr_version=make_qr(text).version, payload_chars=len(text))  # fmt: skip
+    ok = record(benchmark, issue=6, what="render a CP1 QR as PNG, CPU", value=cpu * 1000, op="<",
+                target=PNG_BUDGET_S * 1000, unit="ms")
     assert png.startswith(b"\x89PNG")
     if not benchmark.disabled:
-        assert cpu < PNG_BUDGET_S, f"rendering took {cpu * 1000:.1f} ms CPU"
+        assert ok, f"rendering took {cpu * 1000:.1f} ms CPU"
 
 
 def _credential(i: int) -> StoredCredential:
@@ -127,6 +136,8 @@ def test_open_wallet_with_1000_credentials_within_budget(benchmark, tmp_path: Pa
     load_all = time.process_time() - load_started - kdf_cpu
     benchmark.extra_info.update(credentials=n, open_cpu_ms=round(cpu * 1000, 1), open_wall_ms=round(wall * 1000, 1),
                                 open_and_decrypt_all_cpu_ms=round(load_all * 1000, 1))  # fmt: skip
+    ok = record(benchmark, issue=6, what=f"open a wallet of {n:,} credentials, CPU excluding the KDF", value=cpu,
+                op="<", target=OPEN_BUDGET_S, unit="s")
     assert count == n and len(loaded) == n and loaded[-1].copies[9].credential == records[-1].copies[9].credential
     if not benchmark.disabled:
-        assert cpu < OPEN_BUDGET_S, f"opening {n} credentials took {cpu:.2f} s CPU beyond the KDF"
+        assert ok, f"opening {n} credentials took {cpu:.2f} s CPU beyond the KDF"
