@@ -18,13 +18,21 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from pydantic import ValidationError
 
 from verifier.api.images import read_presentation
-from verifier.api.schemas import PresentationRequestIn, PresentationRequestOut, VerifyIn, VerifyOut
+from verifier.api.schemas import PresentationRequestIn, PresentationRequestOut, ProblemOut, VerifyIn, VerifyOut
 from verifier.errors import UnsupportedMediaError
 
 __all__ = ["install"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-_VERDICT = {200: {"model": VerifyOut}}
+# Every refusal is problem+json (api/problems.py); documenting it lets clients and the schema fuzzer check it.
+_PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": why, "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
+    for status, why in [(400, "malformed body"), (404, "unknown policy or request"), (409, "request already used"),
+                        (410, "request expired"), (413, "body too large"), (415, "unsupported media type"),
+                        (422, "body or parameters do not match the schema"), (503, "replay cache or chain down")]
+}
+_VERDICT = {200: {"model": VerifyOut}, **_PROBLEMS}
 _TERMINAL = frozenset({"done", "error", "expired"})
 _VERIFY_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": VerifyIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
@@ -130,11 +138,14 @@ def install(app: FastAPI) -> None:
     app.post("/v1/verify", responses=_VERDICT, summary="Verify a presentation against a policy",
              openapi_extra=_VERIFY_BODY)(verify)
     app.post("/v1/verify/image", responses=_VERDICT, summary="Verify a QR code photo (PNG/JPEG body)")(verify_image)
-    app.post("/v1/requests", summary="Start an OpenID4VP cross-device request")(create_request)
-    app.get("/v1/requests/{request_id}", summary="Poll an OpenID4VP request")(get_request)
-    app.get("/v1/requests/{request_id}/request.jwt", summary="Signed request object")(request_object)
-    app.get("/v1/requests/{request_id}/events", summary="Server-sent events for a request")(request_events)
-    app.post("/v1/openid4vp/response", summary="OpenID4VP direct_post response endpoint")(direct_post)
+    app.post("/v1/requests", responses=_PROBLEMS, summary="Start an OpenID4VP cross-device request")(create_request)
+    app.get("/v1/requests/{request_id}", responses=_PROBLEMS, summary="Poll an OpenID4VP request")(get_request)
+    app.get("/v1/requests/{request_id}/request.jwt", responses=_PROBLEMS, summary="Signed request object")(
+        request_object)
+    app.get("/v1/requests/{request_id}/events", responses=_PROBLEMS, summary="Server-sent events for a request")(
+        request_events)
+    app.post("/v1/openid4vp/response", responses=_PROBLEMS, summary="OpenID4VP direct_post response endpoint")(
+        direct_post)
     app.get("/v1/policies", summary="Policies this verifier knows")(policies)
     app.get("/v1/trust", summary="Trust snapshot freshness")(trust_status)
     app.get("/counter", include_in_schema=False)(counter)

@@ -62,3 +62,15 @@ class PresentationRequestOut(BaseModel):
     qr_png: str = Field(description="data: URL of the QR code for `uri`")
     expires_at: int
     status: str
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details, as ``api/problems.py`` writes them (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable code")
+    instance: str
+    errors: list[dict[str, object]] | None = Field(default=None, description="schema errors: locations and types")
