@@ -115,7 +115,9 @@ def parse_jws(token: str, algorithms: frozenset[str]) -> ParsedJws:
     if len(parts) != 3:
         raise MalformedInputError("JWS must have three parts")
     header = _header(parts[0], algorithms).copy()  # a copy: the cached dict is shared
-    payload = json_object(b64u(parts[1]), "JWS payload")
+    payload = json_value(b64u(parts[1]), "JWS payload")  # json_object, inlined
+    if type(payload) is not dict:
+        raise MalformedInputError("JWS payload is not a JSON object")
     signature = b64u(parts[2])
     return ParsedJws(header, payload, token[: len(parts[0]) + len(parts[1]) + 1].encode("ascii"), signature)
 

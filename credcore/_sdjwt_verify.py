@@ -64,6 +64,17 @@ def _b64sha256(text: str) -> str:
     return b64u_encode(hashlib.sha256(text.encode("ascii")).digest())
 
 
+def _sd_hash(env: Envelope, issuer_hash: Any) -> str:
+    """``_b64sha256(env.sd_hash_input)``, continuing ``issuer_hash`` (SHA-256 of the issuer JWT, which the input
+    starts with) instead of hashing the issuer JWT a second time."""
+    text, prefix = env.sd_hash_input, env.issuer_jwt
+    if not text.startswith(prefix):  # split() never builds such an envelope; kept so the result cannot differ
+        return _b64sha256(text)
+    h = issuer_hash.copy()
+    h.update(text[len(prefix) :].encode("ascii"))
+    return b64u_encode(h.digest())
+
+
 @lru_cache(maxsize=1024)
 def _cached_key(kty: str, crv: str, x: str, y: str) -> PublicKey:
     return PublicKey.from_jwk({"kty": kty, "crv": crv, "x": x, "y": y})
@@ -143,15 +154,21 @@ class _Parsed:
         except MalformedInputError as exc:
             raise _Bad(Code.MALFORMED, f"issuer JWT: {exc.detail}") from None
         self.jwss = jwss
-        self.kids = [p.header.get("kid", s.unprotected_kid) for p, s in zip(jwss, env.signatures, strict=True)]
+        if len(jwss) == 1:  # compact serialization: one signature
+            self.kids = [jwss[0].header.get("kid", env.signatures[0].unprotected_kid)]
+        else:
+            self.kids = [p.header.get("kid", s.unprotected_kid) for p, s in zip(jwss, env.signatures, strict=True)]
         payload = self.payload = jwss[0].payload
         if payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG:
             raise _Bad(Code.UNSUPPORTED_ALGORITHM, "'_sd_alg' is not sha-256")
-        self.iss = _string(payload, "iss", required=vc)
-        self.vct = _string(payload, "vct", required=vc)
-        self.iat = _time(payload, "iat", required=vc)
-        self.exp = _time(payload, "exp", required=False)
-        self.nbf = _time(payload, "nbf", required=False)
+        # _string/_time are called only when the value is not already of the plain form they return unchanged.
+        get = payload.get
+        iss, vct, iat, exp, nbf = get("iss"), get("vct"), get("iat"), get("exp"), get("nbf")
+        self.iss = iss if type(iss) is str and iss else _string(payload, "iss", required=vc)
+        self.vct = vct if type(vct) is str and vct else _string(payload, "vct", required=vc)
+        self.iat = iat if type(iat) is int else _time(payload, "iat", required=vc)
+        self.exp = exp if type(exp) is int else _time(payload, "exp", required=False)
+        self.nbf = nbf if type(nbf) is int else _time(payload, "nbf", required=False)
         self.status = _status_ref(payload)
         # A plain SD-JWT may carry a cnf we cannot use (RSA, kid-only); it matters only if a KB-JWT needs it.
         self.cnf = _holder_key(payload["cnf"]) if vc and "cnf" in payload else None
@@ -172,9 +189,12 @@ def _parse_kb(token: str) -> jws.ParsedJws:
     if kb.header.get("typ") != KB_TYP:
         raise _Bad(Code.WRONG_TYPE, f"KB-JWT 'typ' is not '{KB_TYP}'")
     claims = kb.payload
-    _time(claims, "iat", required=True)
+    if type(claims.get("iat")) is not int:  # the common case needs no call; _time judges (and raises) otherwise
+        _time(claims, "iat", required=True)
     for name in ("nonce", "aud", "sd_hash"):
-        _string(claims, name, required=True)
+        value = claims.get(name)
+        if type(value) is not str or not value:
+            _string(claims, name, required=True)  # raises
     return kb
 
 
@@ -194,7 +214,8 @@ def _check_signature(rec: CheckRecorder, trust: TrustSnapshot, issuer: TrustedIs
     if len(trials) > 1:  # several candidates (JSON serialization, or no kid): keys in force at iat first
         trials.sort(key=lambda trial: not trial[1].valid_at(iat))
     for parsed, key in trials:
-        if parsed.verify_with(key.public_key):
+        # parsed.verify_with(key.public_key), without the extra frame
+        if key.public_key.verify(parsed.signature, parsed.signing_input, parsed.alg):
             rec.check_key(key, iat)
             rec.ok(Check.SIGNATURE)
             return
@@ -209,14 +230,14 @@ def _check_status(rec: CheckRecorder, trust: TrustSnapshot, issuer: TrustedIssue
         return
     uri, idx = p.status
     record = trust.status_list_by_uri(uri)
-    if record is not None and record.issuer_id not in {issuer.issuer_id, p.iss, ANY_ISSUER}:
+    if record is not None and record.issuer_id not in (issuer.issuer_id, p.iss, ANY_ISSUER):  # a tuple: no set built
         record = None  # another issuer's list says nothing about this credential
     rec.check_status_in(record, idx)
 
 
 def _check_holder_binding(
     rec: CheckRecorder, env: Envelope, p: _Parsed, *, audience: str | None, nonce: str | None,
-    replay: ReplayGuard | None,
+    replay: ReplayGuard | None, issuer_hash: Any,
 ) -> None:
     if p.kb is None:
         if p.cnf is not None or nonce is not None or audience is not None:
@@ -228,11 +249,12 @@ def _check_holder_binding(
         holder = p.cnf or _holder_key(p.payload["cnf"])
     except _Bad as bad:
         raise rec.fail(Check.HOLDER_BINDING, bad.code, bad.detail) from None
-    if not p.kb.verify_with(holder):
+    kb = p.kb
+    if not holder.verify(kb.signature, kb.signing_input, kb.alg):  # kb.verify_with(holder), without the extra frame
         raise rec.fail(Check.HOLDER_BINDING, Code.HOLDER_SIGNATURE_INVALID, "KB-JWT signature does not verify")
     claims = p.kb.payload
     sd_hash = claims["sd_hash"]
-    if sd_hash != _b64sha256(env.sd_hash_input):
+    if sd_hash != _sd_hash(env, issuer_hash):
         raise rec.fail(Check.HOLDER_BINDING, Code.SD_HASH_MISMATCH, "KB-JWT sd_hash does not match")
     if nonce is not None and claims["nonce"] != nonce:
         raise rec.fail(Check.HOLDER_BINDING, Code.NONCE_MISMATCH, "KB-JWT nonce does not match")
@@ -262,10 +284,12 @@ def _check_disclosures(rec: CheckRecorder, p: _Parsed, vc: bool) -> dict[str, An
     if len(used) != len(by_digest):
         raise rec.fail(Check.DISCLOSURES, Code.UNREFERENCED_DISCLOSURE, "a disclosure is not referenced")
     if vc:
-        top = p.payload.get("_sd")
-        top_digests = {t for t in top if isinstance(t, str)} if isinstance(top, list) else set()
-        if any(d.name in NEVER_DISCLOSED and d.digest in top_digests for d in used):
-            raise rec.fail(Check.DISCLOSURES, Code.MALFORMED, "a never-disclosable claim is disclosed")
+        never = [d for d in used if d.name in NEVER_DISCLOSED]
+        if never:  # only then is the set of top-level digests needed
+            top = p.payload.get("_sd")
+            top_digests = {t for t in top if isinstance(t, str)} if isinstance(top, list) else set()
+            if any(d.digest in top_digests for d in never):
+                raise rec.fail(Check.DISCLOSURES, Code.MALFORMED, "a never-disclosable claim is disclosed")
     claims.pop(SD_ALG_KEY, None)
     rec.ok(Check.DISCLOSURES)
     return claims
@@ -283,7 +307,8 @@ def verify(
             p = _Parsed(env, vc)
         except _Bad as bad:
             raise rec.fail(Check.FORMAT, bad.code, bad.detail) from None
-        rec.credential_digest = hashlib.sha256(env.issuer_jwt.encode("ascii")).digest()
+        issuer_hash = hashlib.sha256(env.issuer_jwt.encode("ascii"))
+        rec.credential_digest = issuer_hash.digest()
         rec.credential_type = p.vct
         rec.ok(Check.FORMAT)
         issuer = rec.check_trust(trust.issuer_for(p.iss or ""), p.vct or "")
@@ -291,7 +316,7 @@ def verify(
         _check_signature(rec, trust, issuer, p, vc)
         rec.check_validity(now if p.iat is None else p.iat, p.exp, p.nbf)
         _check_status(rec, trust, issuer, p)
-        _check_holder_binding(rec, env, p, audience=audience, nonce=nonce, replay=replay)
+        _check_holder_binding(rec, env, p, audience=audience, nonce=nonce, replay=replay, issuer_hash=issuer_hash)
         claims = _check_disclosures(rec, p, vc)
     except StopVerification:
         return rec.result()

@@ -42,6 +42,7 @@ SD_ALG: Final = "sha-256"
 #: Deepest nesting of objects/arrays/disclosures we unpack; deeper is refused rather than risking recursion limits.
 MAX_DEPTH: Final = 64
 _RESERVED_NAMES: Final = frozenset({SD_KEY, ARRAY_KEY})
+_sha256: Final = hashlib.sha256
 
 
 def digest_of(encoded: str) -> str:
@@ -75,16 +76,18 @@ def parse_disclosure(encoded: str) -> Disclosure:
         array = json_value(b64u(encoded), "disclosure")
     except MalformedInputError:
         raise MalformedDisclosureError("disclosure is not base64url JSON") from None
-    if not isinstance(array, list) or len(array) not in (2, 3) or not isinstance(array[0], str):
+    if type(array) is not list or len(array) not in (2, 3) or not isinstance(array[0], str):
         raise MalformedDisclosureError("disclosure is not [salt, name, value] or [salt, value]")
+    # digest_of inlined (hot path); b64u succeeded, so ``encoded`` is ASCII.
+    digest = b64u_encode(_sha256(encoded.encode("ascii")).digest())
     if len(array) == 2:
-        return Disclosure(encoded, digest_of(encoded), array[0], None, array[1])
+        return Disclosure(encoded, digest, array[0], None, array[1])
     name = array[1]
     if not isinstance(name, str):
         raise MalformedDisclosureError("disclosure claim name is not a string")
     if name in _RESERVED_NAMES:  # §4.2.1: "_sd" and "..." must not be disclosed claim names
         raise MalformedDisclosureError("disclosure uses a reserved claim name")
-    return Disclosure(encoded, digest_of(encoded), array[0], name, array[2])
+    return Disclosure(encoded, digest, array[0], name, array[2])
 
 
 class DisclosureCheckError(Exception):
@@ -96,11 +99,15 @@ class DisclosureCheckError(Exception):
         self.detail = detail
 
 
-@dataclass(slots=True)
 class _Unpacker:
-    by_digest: Mapping[str, Disclosure]
-    seen: set[str] = field(default_factory=set)
-    used: list[Disclosure] = field(default_factory=list)
+    # A plain slotted class rather than a dataclass, and the digest lookup written out in ``object``: this walks
+    # the payload of every presentation.
+    __slots__ = ("by_digest", "seen", "used")
+
+    def __init__(self, by_digest: Mapping[str, Disclosure]) -> None:
+        self.by_digest = by_digest
+        self.seen: set[str] = set()
+        self.used: list[Disclosure] = []
 
     def value(self, value: Any, depth: int) -> Any:
         if type(value) is dict:
@@ -128,9 +135,10 @@ class _Unpacker:
             # Scalars are copied without a call: this loop runs for every claim of every presentation.
             if k == SD_KEY:
                 continue
-            if type(v) is dict:
+            kind = type(v)
+            if kind is dict:
                 out[k] = self.object(v, depth + 1)
-            elif type(v) is list:
+            elif kind is list:
                 out[k] = self.array(v, depth + 1)
             else:
                 out[k] = v
@@ -139,15 +147,24 @@ class _Unpacker:
             return out
         if not isinstance(digests, list):
             raise DisclosureCheckError(Code.MALFORMED, "'_sd' is not an array")
+        seen, by_digest = self.seen, self.by_digest
         for digest in digests:
-            found = self._lookup(digest)
+            # _lookup, inlined
+            if not isinstance(digest, str):
+                raise DisclosureCheckError(Code.MALFORMED, "a digest is not a string")
+            if digest in seen:  # §7.1 step 4: each digest at most once, decoys included
+                raise DisclosureCheckError(Code.DUPLICATE_DIGEST, "a digest appears more than once")
+            seen.add(digest)
+            found = by_digest.get(digest)
             if found is None:
                 continue  # a decoy, or a claim the holder did not disclose
-            if found.name is None:
+            self.used.append(found)
+            name = found.name
+            if name is None:
                 raise DisclosureCheckError(Code.DISCLOSURE_MISMATCH, "array-element disclosure referenced in '_sd'")
-            if found.name in out:  # §7.1 step 3.2.2.3: a disclosed name must not already exist
+            if name in out:  # §7.1 step 3.2.2.3: a disclosed name must not already exist
                 raise DisclosureCheckError(Code.DISCLOSURE_MISMATCH, "disclosed claim name already exists")
-            out[found.name] = self.value(found.value, depth)
+            out[name] = self.value(found.value, depth)
         return out
 
     def array(self, arr: list[Any], depth: int) -> list[Any]:
@@ -177,5 +194,6 @@ def unpack(
     Checking that every disclosure was referenced is the caller's step: compare the two collections.
     """
     unpacker = _Unpacker(disclosures)
-    claims = unpacker.object(dict(payload), 0)
+    # ``object`` only reads its argument and builds a new dict, so a dict payload needs no defensive copy.
+    claims = unpacker.object(payload if type(payload) is dict else dict(payload), 0)
     return claims, unpacker.used

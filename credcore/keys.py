@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from credcore._b64 import b64u_decode, b64u_encode
@@ -56,6 +56,27 @@ _ALG_FOR_CURVE: Final[Mapping[str, str]] = {spec.crv: alg for alg, spec in ALGOR
 _EC_CURVES: Final[Mapping[str, ec.EllipticCurve]] = {"P-256": ec.SECP256R1(), "secp256k1": ec.SECP256K1()}
 _SHA256 = hashes.SHA256()
 _ECDSA_SHA256 = ec.ECDSA(_SHA256)  # built once: it sits on the hot path of every verification
+# Verification hashes with hashlib and hands OpenSSL the digest: the same ECDSA-with-SHA-256 check, cheaper per call.
+_ECDSA_PREHASHED_SHA256 = ec.ECDSA(Prehashed(_SHA256))
+_sha256 = hashlib.sha256
+# DER headers of an ECDSA-Sig-Value {r, s} for 32-byte r and s with no leading zero byte, by (r >= 2**255, s >= 2**255):
+# a leading 0x00 keeps a high-bit INTEGER positive. Exactly the bytes encode_dss_signature gives for such r and s.
+_DER_HEADS: Final = {
+    (r_high, s_high): (
+        bytes((0x30, 68 + r_high + s_high, 0x02, 32 + r_high)) + b"\x00" * r_high,
+        bytes((0x02, 32 + s_high)) + b"\x00" * s_high,
+    )
+    for r_high in (0, 1)
+    for s_high in (0, 1)
+}
+
+
+def _der_signature(signature: bytes) -> bytes:
+    """DER ECDSA-Sig-Value for raw 64-byte ``r || s``, byte for byte what ``encode_dss_signature`` returns."""
+    if signature[0] and signature[32]:  # the common case: no leading zero byte to strip
+        head_r, head_s = _DER_HEADS[signature[0] >> 7, signature[32] >> 7]
+        return head_r + signature[:32] + head_s + signature[32:]
+    return encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
 
 
 def _coord(jwk: Mapping[str, Any], name: str, size: int) -> bytes:
@@ -178,20 +199,19 @@ class PublicKey:
     # --- verification ---------------------------------------------------------------------------
     def verify(self, signature: bytes, data: bytes, alg: str | None = None) -> bool:
         """True if ``signature`` (raw r||s, or Ed25519) is valid over ``data``. Never raises on bad input."""
-        if alg is not None and alg != self.alg:
+        if alg is not None and alg != _ALG_FOR_CURVE[self.curve]:
             return False
-        if isinstance(self._key, ed25519.Ed25519PublicKey):
+        key = self._key
+        if isinstance(key, ed25519.Ed25519PublicKey):
             try:
-                self._key.verify(signature, data)
+                key.verify(signature, data)
             except InvalidSignature:
                 return False
             return True
         if len(signature) != 64:
             return False
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:], "big")
         try:
-            self._key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
+            key.verify(_der_signature(signature), _sha256(data).digest(), _ECDSA_PREHASHED_SHA256)
         except (InvalidSignature, ValueError):
             return False
         return True

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Final
 
 from credcore.errors import MalformedPresentationError
@@ -142,6 +143,9 @@ class VerificationResult:
 _PASSED: Final[Mapping[Check, CheckOutcome]] = {c: CheckOutcome(c, True) for c in Check}
 
 
+_PASSED_OF: Final = attrgetter("passed")
+
+
 class StopVerification(Exception):
     """Raised by :class:`CheckRecorder` after a failed check; caught by :meth:`CheckRecorder.result`."""
 
@@ -168,18 +172,20 @@ class CheckRecorder:
         return StopVerification()
 
     def result(self, claims: Mapping[str, Any] | None = None) -> VerificationResult:
-        passed = bool(self.outcomes) and all(o.passed for o in self.outcomes)
-        return VerificationResult(
-            format=self.format,
-            outcomes=tuple(self.outcomes),
-            claims=dict(claims or {}) if passed else {},
-            checked_at=self.now,
-            credential_type=self.credential_type,
-            issuer=self.issuer,
-            profile=self.profile,
-            credential_digest=self.credential_digest,
-            trust_block=self.trust.block_number,
-            trust_age=self.trust.age(self.now),
+        outcomes = tuple(self.outcomes)
+        passed = bool(outcomes) and False not in map(_PASSED_OF, outcomes)  # all(o.passed ...), looped in C
+        trust = self.trust
+        return VerificationResult(  # positional, in field order: this runs for every presentation
+            self.format,
+            outcomes,
+            dict(claims or {}) if passed else {},
+            self.now,
+            self.credential_type,
+            self.issuer,
+            self.profile,
+            self.credential_digest,
+            trust.block_number,
+            trust.age(self.now),
         )
 
     # --- shared steps ---------------------------------------------------------------------------------
@@ -213,6 +219,9 @@ class CheckRecorder:
 
     def check_status(self, record_found: bool, status: int | None) -> None:
         """Status from a chain-confirmed list; ``record_found`` False means the list is not in the snapshot."""
+        if record_found and status == Status.VALID:  # the common case first; the same outcome as below
+            self.outcomes.append(_PASSED[Check.STATUS])
+            return
         if not record_found or status is None:
             raise self.fail(Check.STATUS, Code.STATUS_UNKNOWN, "status list is not in the trust snapshot")
         if status == Status.INVALID:
