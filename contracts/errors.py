@@ -9,7 +9,7 @@ Context holds only public identifiers (addresses, thumbprints, versions), never 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, Final
 
@@ -48,6 +48,7 @@ __all__ = [
     "StatusListNotPendingError",
     "TransactionFailedError",
     "decode_revert",
+    "error_selectors",
     "revert_data_of",
 ]
 
@@ -182,17 +183,24 @@ _BY_ERROR_NAME: Final[Mapping[str, type[CredError]]] = {
 }
 
 
+def error_selectors(abi: Iterable[Mapping[str, Any]]) -> dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """4-byte selector -> (error name, argument names, argument types) for the custom errors in ``abi``."""
+    table: dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+    for item in abi:
+        if item["type"] != "error":
+            continue
+        types = tuple(i["type"] for i in item["inputs"])
+        names = tuple(i["name"] for i in item["inputs"])
+        table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], names, types)
+    return table
+
+
 @cache
 def _selectors() -> Mapping[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """4-byte selector -> (error name, argument names, argument types), from the committed ABIs."""
+    """The selector table of the three registries' committed ABIs."""
     table: dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
     for contract in CONTRACT_NAMES:
-        for item in load_artifact(contract).abi:
-            if item["type"] != "error":
-                continue
-            types = tuple(i["type"] for i in item["inputs"])
-            names = tuple(i["name"] for i in item["inputs"])
-            table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], names, types)
+        table.update(error_selectors(load_artifact(contract).abi))
     return table
 
 

@@ -23,7 +23,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from contracts._tx import PendingTx, Receipt, Signer, call_view, chain_errors
-from contracts.errors import TransactionFailedError, decode_revert, revert_data_of
+from contracts.errors import TransactionFailedError, decode_revert, error_selectors, revert_data_of
 from credcore import bls
 from credcore.errors import ConflictError, CredError, MalformedInputError, NotFoundError, RefusedError
 
@@ -118,13 +118,7 @@ def _artifact() -> dict[str, Any]:
 
 @cache
 def _errors() -> dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    table = {}
-    for item in _artifact()["abi"]:
-        if item["type"] == "error":
-            types = tuple(i["type"] for i in item["inputs"])
-            names = tuple(i["name"] for i in item["inputs"])
-            table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], names, types)
-    return table
+    return error_selectors(_artifact()["abi"])
 
 
 def decode_governance_revert(data: bytes | None) -> CredError:
