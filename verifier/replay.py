@@ -9,9 +9,10 @@ once per time step and a nonce once, whichever worker sees it.
   says another use got there first. There is no read-then-write window. (``RETURNING`` rather than the
   row count, which psycopg does not report reliably for a conditional upsert.)
 - Redis: ``SET key 1 NX EX ttl``, the textbook atomic once-only marker; Redis expires the key itself.
-  The service uses the asyncio client (:class:`AsyncRedisReplayCache`) so a worker keeps serving while
-  Redis answers: credcore's pipeline is synchronous, so it runs with a :class:`DeferredReplay` that
-  records the keys it asks about, and the service settles them afterwards (verifier.service).
+  The service uses an event-loop client (:class:`AsyncRedisReplayCache`, on :mod:`verifier._resp`) so a
+  worker keeps serving while Redis answers: credcore's pipeline is synchronous, so it runs with a
+  :class:`DeferredReplay` that records the keys it asks about, and the service settles them afterwards
+  (verifier.service).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from credcore.errors import InfrastructureError
 from credcore.ports import Clock
 from verifier._db import create_tables
+from verifier._resp import RedisUnavailable, RespClient
 
 __all__ = ["AsyncRedisReplayCache", "DeferredReplay", "RedisReplayCache", "SqlReplayCache", "replay_table"]
 
@@ -111,18 +113,22 @@ class DeferredReplay:
 
 
 class AsyncRedisReplayCache:
-    """The Redis cache for the event loop; ``client`` is a ``redis.asyncio.Redis``."""
+    """The Redis cache for the event loop, on :class:`verifier._resp.RespClient` (same keys as
+    :class:`RedisReplayCache`, so workers on either client share one cache)."""
 
-    def __init__(self, client: Any, clock: Clock) -> None:
+    def __init__(self, client: RespClient, clock: Clock) -> None:
         self._redis = client
         self._clock = clock
+
+    @classmethod
+    def from_url(cls, url: str, clock: Clock, *, timeout: float = 2.0) -> AsyncRedisReplayCache:
+        return cls(RespClient.from_url(url, timeout=timeout), clock)
 
     async def first_use(self, key: bytes, expires_at: int) -> bool:
         ttl = max(1, expires_at - self._clock.now())
         try:
-            return bool(await self._redis.set(RedisReplayCache.PREFIX + _digest(key).hex().encode(), b"1", nx=True,
-                                              ex=ttl))
-        except Exception as exc:  # redis.ConnectionError, TimeoutError, ...
+            return await self._redis.set_nx_ex(RedisReplayCache.PREFIX + _digest(key).hex().encode(), b"1", ttl)
+        except RedisUnavailable as exc:
             raise InfrastructureError("replay cache (Redis) unavailable") from exc
 
     async def aclose(self) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from credcore._defaults import SystemClock
 from credcore.ports import Clock, ReplayGuard
 from verifier.api import problems, routes
+from verifier.api.fastlane import VerifyFastLane
 from verifier.api.limits import BodyLimit
 from verifier.openid4vp import PresentationRequests
 from verifier.policies import load_policies
@@ -72,10 +73,9 @@ def build_components(settings: VerifierSettings, *, clock: Clock | None = None,
     async_replay = None
     if settings.replay_backend == "redis":
         import redis
-        import redis.asyncio
 
         replay = RedisReplayCache(redis.Redis.from_url(settings.redis_url, socket_timeout=2), clock)
-        async_replay = AsyncRedisReplayCache(redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=2), clock)
+        async_replay = AsyncRedisReplayCache.from_url(settings.redis_url, clock, timeout=2)
     else:
         replay = SqlReplayCache(engine, clock)
     keeper = None
@@ -90,7 +90,9 @@ def build_components(settings: VerifierSettings, *, clock: Clock | None = None,
     return Components(settings, engine, replay, trust, service, requests, keeper)
 
 
-def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust: TrustView | None = None) -> FastAPI:
+def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust: TrustView | None = None,
+               fast_verify: bool = True) -> FastAPI:
+    """The verifier app. ``fast_verify=False`` leaves ``POST /v1/verify`` to the router (tests compare the two)."""
     parts = build_components(settings, clock=clock, trust=trust)
 
     async def housekeeping() -> None:
@@ -132,5 +134,7 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
     def limit_for(path: str) -> int:
         return settings.max_image_bytes if path.endswith("/image") else settings.max_body_bytes
 
+    if fast_verify:
+        app.add_middleware(VerifyFastLane)  # added first, so BodyLimit runs before it
     app.add_middleware(BodyLimit, limit_for=limit_for)
     return app

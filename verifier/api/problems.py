@@ -26,7 +26,7 @@ from credcore.errors import (
 )
 from verifier.errors import RequestExpiredError, UnsupportedMediaError
 
-__all__ = ["PROBLEM_BASE", "install", "problem", "status_for"]
+__all__ = ["PROBLEM_BASE", "install", "problem", "problem_for", "status_for"]
 
 log = logging.getLogger(__name__)
 PROBLEM_BASE: Final = "https://civicpass.dev/problems"
@@ -79,6 +79,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path)
+
+
+async def problem_for(request: Request, exc: CredError | RequestValidationError) -> JSONResponse:
+    """The problem for an error raised on a path that runs outside the exception middleware (api/fastlane.py)."""
+    if isinstance(exc, RequestValidationError):
+        return await _validation_error(request, exc)
+    return await _cred_error(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

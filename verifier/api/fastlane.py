@@ -1,0 +1,77 @@
+"""``POST /v1/verify``, the counter's and the merchant apps' hot path, served beside the framework's stack.
+
+A verification is a few hundred microseconds of parsing and signature checks; FastAPI's routing, exception
+and dependency layers add about a tenth to that on every request. :class:`VerifyFastLane` is an ASGI
+middleware that answers ``POST /v1/verify`` itself with the same function the documented route calls
+(:func:`answer_verify`) and renders refusals with the same problem handlers (:func:`problems.problem_for`),
+so both paths give the same bytes for the same request; a test holds them to that. It sits inside
+:class:`~verifier.api.limits.BodyLimit`, which has already read (and bounded) the whole body, and outside
+nothing else of ours. Everything else goes on to the app.
+
+Answers are JSON through orjson, several times faster than the standard encoder; a value orjson refuses (an
+integer beyond 64 bits in an issuer's claim) falls back to the standard encoder rather than failing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from credcore.errors import CredError
+from verifier.api import problems
+from verifier.api.schemas import VerifyIn
+from verifier.service import VerifierService
+
+__all__ = ["FastJSONResponse", "VerifyFastLane", "answer_verify", "parse_verify"]
+
+VERIFY_PATH = "/v1/verify"
+
+
+class FastJSONResponse(JSONResponse):
+    """Starlette's JSONResponse (compact, UTF-8, no NaN) rendered by orjson when it can."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError: e.g. an int over 64 bits
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def parse_verify(raw: bytes) -> VerifyIn:
+    # pydantic-core parses and validates the JSON in one step; errors take the usual 4xx path.
+    try:
+        return VerifyIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+
+
+async def answer_verify(svc: VerifierService, raw: bytes) -> Response:
+    """The verdict for one ``POST /v1/verify`` body; raises what the problem handlers render."""
+    body = parse_verify(raw)
+    verdict = await svc.verify_async(body.presentation, body.policy, nonce=body.nonce, audience=body.audience,
+                                     received_programmes=body.received_programmes)
+    return FastJSONResponse(verdict.to_json())
+
+
+class VerifyFastLane:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != VERIFY_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        message = await receive()  # BodyLimit hands on the whole body as one message
+        if message["type"] != "http.request":
+            return  # the client left
+        try:
+            response = await answer_verify(scope["app"].state.parts.verifier, message.get("body", b""))
+        except (CredError, RequestValidationError) as exc:
+            response = await problems.problem_for(Request(scope), exc)
+        await response(scope, receive, send)
