@@ -11,9 +11,11 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
-__all__ = ["CONTRACT_NAMES", "Artifact", "load_artifact"]
+__all__ = ["CONTRACT_NAMES", "GOVERNANCE", "Artifact", "load_artifact"]
 
 CONTRACT_NAMES: Final = ("TrustRegistry", "AnchorRegistry", "StatusRegistry")
+#: Deployed later, by the consortium, and only where wanted (contracts/governance.py).
+GOVERNANCE: Final = "TrustGovernance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,8 @@ class Artifact:
 
 @cache
 def load_artifact(name: str) -> Artifact:
-    """The artifact of contract ``name`` (one of :data:`CONTRACT_NAMES`)."""
-    if name not in CONTRACT_NAMES:
+    """The artifact of contract ``name`` (one of :data:`CONTRACT_NAMES`, or :data:`GOVERNANCE`)."""
+    if name not in CONTRACT_NAMES and name != GOVERNANCE:
         raise KeyError(name)
     text = resources.files("contracts").joinpath("artifacts", f"{name}.json").read_text(encoding="utf-8")
     raw = json.loads(text)

@@ -1,8 +1,9 @@
 """Registry reverts as credcore errors with stable codes: the one place custom errors are decoded.
 
-Every Solidity custom error of the three contracts (and their IssuerGate base) maps to a
-:class:`credcore.errors.CredError` subclass below, so services map chain failures to HTTP like any other
-error. Codes carry a ``registry_`` prefix so they cannot collide with codes other packages define.
+Every Solidity custom error of the three registries (and their IssuerGate base) and of TrustGovernance maps
+to a :class:`credcore.errors.CredError` subclass below, so services map chain failures to HTTP like any
+other error. Codes carry a ``registry_`` or ``governance_`` prefix so they cannot collide with codes other
+packages define.
 Context holds only public identifiers (addresses, thumbprints, versions), never key material.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Final
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
-from contracts._artifacts import CONTRACT_NAMES, load_artifact
+from contracts._artifacts import CONTRACT_NAMES, GOVERNANCE, load_artifact
 from credcore.errors import (
     AlreadyRevokedError,
     ConflictError,
@@ -32,7 +33,11 @@ __all__ = [
     "DeploymentFileError",
     "IdentifierTakenError",
     "InvalidKeyWindowError",
+    "InvalidMemberKeyError",
+    "InvalidProofOfPossessionError",
     "InvalidRegistryArgumentError",
+    "InvalidSignatureError",
+    "InvalidThresholdError",
     "IssuerExistsError",
     "IssuerNotActiveError",
     "IssuerNotFoundError",
@@ -43,10 +48,15 @@ __all__ = [
     "NotAuthorizedError",
     "RegistryNotAttachableError",
     "RootAlreadyAnchoredError",
+    "StaleNonceError",
     "StaleStatusVersionError",
     "StatusDigestMismatchError",
     "StatusListNotPendingError",
+    "TooFewSignersError",
     "TransactionFailedError",
+    "UnknownActionError",
+    "UnknownMemberError",
+    "UnknownSignerError",
     "decode_revert",
     "error_selectors",
     "revert_data_of",
@@ -147,6 +157,52 @@ class StatusListNotPendingError(ConflictError):
 
 
 # --- infrastructure -----------------------------------------------------------------------------------
+# --- TrustGovernance (codes governance_*) -------------------------------------------------------
+class StaleNonceError(ConflictError):
+    code = "governance_stale_nonce"
+    title = "The proposal's nonce was already used or is not yet due (a replay, or a race)"
+
+
+class UnknownActionError(MalformedInputError):
+    code = "governance_unknown_action"
+    title = "Unknown governance action"
+
+
+class UnknownSignerError(RefusedError):
+    code = "governance_unknown_signer"
+    title = "The signer bitmap names a non-member"
+
+
+class TooFewSignersError(RefusedError):
+    code = "governance_too_few_signers"
+    title = "Fewer signers than the consortium threshold"
+
+
+class InvalidSignatureError(RefusedError):
+    code = "governance_signature_invalid"
+    title = "The aggregate signature does not verify for the named signers"
+
+
+class InvalidMemberKeyError(MalformedInputError):
+    code = "governance_member_key_invalid"
+    title = "Member key malformed, the identity, or already a member"
+
+
+class InvalidProofOfPossessionError(RefusedError):
+    code = "governance_pop_invalid"
+    title = "The member key's proof of possession does not verify"
+
+
+class UnknownMemberError(NotFoundError):
+    code = "governance_member_not_found"
+    title = "No such consortium member"
+
+
+class InvalidThresholdError(RefusedError):
+    code = "governance_threshold_invalid"
+    title = "The threshold must lie between 1 and the member count"
+
+
 class TransactionFailedError(InfrastructureError):
     """A transaction failed without a known custom error: out of gas, a panic, a rejected send."""
 
@@ -180,6 +236,17 @@ _BY_ERROR_NAME: Final[Mapping[str, type[CredError]]] = {
     "StatusRegistryZeroDigest": InvalidRegistryArgumentError,
     "StatusRegistryInvalidUri": InvalidRegistryArgumentError,
     "StatusRegistryStaleVersion": StaleStatusVersionError,
+    "GovernanceStaleNonce": StaleNonceError,
+    "GovernanceUnknownAction": UnknownActionError,
+    "GovernanceUnknownSigner": UnknownSignerError,
+    "GovernanceTooFewSigners": TooFewSignersError,
+    "GovernanceInvalidSignature": InvalidSignatureError,
+    "GovernanceInvalidMemberKey": InvalidMemberKeyError,
+    "GovernanceInvalidProofOfPossession": InvalidProofOfPossessionError,
+    "GovernanceUnknownMember": UnknownMemberError,
+    "GovernanceInvalidThreshold": InvalidThresholdError,
+    "GovernanceStorageFailed": TransactionFailedError,
+    "BLS12381PrecompileFailed": TransactionFailedError,
 }
 
 
@@ -197,9 +264,9 @@ def error_selectors(abi: Iterable[Mapping[str, Any]]) -> dict[bytes, tuple[str, 
 
 @cache
 def _selectors() -> Mapping[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """The selector table of the three registries' committed ABIs."""
+    """The selector table of the committed ABIs: the three registries and TrustGovernance."""
     table: dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
-    for contract in CONTRACT_NAMES:
+    for contract in (*CONTRACT_NAMES, GOVERNANCE):
         table.update(error_selectors(load_artifact(contract).abi))
     return table
 

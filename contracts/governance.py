@@ -3,8 +3,9 @@
 Why a separate binding (not a :class:`contracts._facade.Facade`): the governance contract is optional and deployed
 after the registries, by the consortium, so it stays out of ``deploy_all`` and the registry artifact list. Digests
 are computed locally by :mod:`credcore.bls` (members sign offline); :meth:`TrustGovernance.onchain_digest` asks the
-contract, and the tests check both agree. Reverts become the credcore errors below (codes ``governance_*``);
-reverts of the TrustRegistry bubbling up through a proposal decode as the registry's own errors.
+contract, and the tests check both agree. Reverts decode through the shared table in contracts/errors.py, which
+holds TrustGovernance's errors (codes ``governance_*``, re-exported here) beside the registries': a revert of the
+TrustRegistry bubbling up through a proposal decodes as the registry's own error.
 """
 
 from __future__ import annotations
@@ -14,22 +15,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
-from contracts._tx import PendingTx, Receipt, Signer, call_view, chain_errors
-from contracts.errors import TransactionFailedError, decode_revert, error_selectors, revert_data_of
+from contracts._tx import PendingTx, Signer, call_view, chain_errors
+from contracts.errors import (
+    InvalidMemberKeyError,
+    InvalidProofOfPossessionError,
+    InvalidSignatureError,
+    InvalidThresholdError,
+    StaleNonceError,
+    TooFewSignersError,
+    UnknownActionError,
+    UnknownMemberError,
+    UnknownSignerError,
+    decode_revert,
+    revert_data_of,
+)
 from credcore import bls
-from credcore.errors import ConflictError, CredError, MalformedInputError, NotFoundError, RefusedError
+from credcore.errors import CredError
 
 __all__ = [
     "GovernanceState",
-    "GovernanceTx",
     "InvalidMemberKeyError",
     "InvalidProofOfPossessionError",
     "InvalidSignatureError",
@@ -40,68 +51,8 @@ __all__ = [
     "UnknownActionError",
     "UnknownMemberError",
     "UnknownSignerError",
-    "decode_governance_revert",
 ]
 
-
-class StaleNonceError(ConflictError):
-    code = "governance_stale_nonce"
-    title = "The proposal's nonce was already used or is not yet due (a replay, or a race)"
-
-
-class UnknownActionError(MalformedInputError):
-    code = "governance_unknown_action"
-    title = "Unknown governance action"
-
-
-class UnknownSignerError(RefusedError):
-    code = "governance_unknown_signer"
-    title = "The signer bitmap names a non-member"
-
-
-class TooFewSignersError(RefusedError):
-    code = "governance_too_few_signers"
-    title = "Fewer signers than the consortium threshold"
-
-
-class InvalidSignatureError(RefusedError):
-    code = "governance_signature_invalid"
-    title = "The aggregate signature does not verify for the named signers"
-
-
-class InvalidMemberKeyError(MalformedInputError):
-    code = "governance_member_key_invalid"
-    title = "Member key malformed, the identity, or already a member"
-
-
-class InvalidProofOfPossessionError(RefusedError):
-    code = "governance_pop_invalid"
-    title = "The member key's proof of possession does not verify"
-
-
-class UnknownMemberError(NotFoundError):
-    code = "governance_member_not_found"
-    title = "No such consortium member"
-
-
-class InvalidThresholdError(RefusedError):
-    code = "governance_threshold_invalid"
-    title = "The threshold must lie between 1 and the member count"
-
-
-_BY_ERROR_NAME: Final[dict[str, type[CredError]]] = {
-    "GovernanceStaleNonce": StaleNonceError,
-    "GovernanceUnknownAction": UnknownActionError,
-    "GovernanceUnknownSigner": UnknownSignerError,
-    "GovernanceTooFewSigners": TooFewSignersError,
-    "GovernanceInvalidSignature": InvalidSignatureError,
-    "GovernanceInvalidMemberKey": InvalidMemberKeyError,
-    "GovernanceInvalidProofOfPossession": InvalidProofOfPossessionError,
-    "GovernanceUnknownMember": UnknownMemberError,
-    "GovernanceInvalidThreshold": InvalidThresholdError,
-    "GovernanceStorageFailed": TransactionFailedError,
-    "BLS12381PrecompileFailed": TransactionFailedError,
-}
 
 # Gas caps (unused gas is not charged): one pairing + hash-to-G2 per proposal, one more per admitted member.
 _GAS_VERIFY = 260_000
@@ -114,47 +65,6 @@ _GAS_PER_REGISTRY = 45_000
 def _artifact() -> dict[str, Any]:
     text = resources.files("contracts").joinpath("artifacts", "TrustGovernance.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
-
-
-@cache
-def _errors() -> dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    return error_selectors(_artifact()["abi"])
-
-
-def decode_governance_revert(data: bytes | None) -> CredError:
-    """The credcore error for revert ``data`` from TrustGovernance (or the TrustRegistry behind it)."""
-    entry = _errors().get(data[:4]) if data else None
-    if entry is None:
-        return decode_revert(data)
-    name, arg_names, types = entry
-    try:
-        values = abi_decode(list(types), data[4:])  # type: ignore[index]
-    except Exception:
-        values = ()
-    context = dict(zip(arg_names, values, strict=False))
-    return _BY_ERROR_NAME.get(name, TransactionFailedError)(name, error=name, **context)
-
-
-class GovernanceTx:
-    """A sent governance transaction; :meth:`wait` raises governance errors by their own codes."""
-
-    __slots__ = ("_pending",)
-
-    def __init__(self, pending: PendingTx) -> None:
-        self._pending = pending
-
-    @property
-    def tx_hash(self) -> bytes:
-        return self._pending.tx_hash
-
-    def wait(self, timeout: float = 120.0) -> Receipt:
-        try:
-            return self._pending.wait(timeout=timeout)
-        except TransactionFailedError as exc:
-            selector = exc.context.get("selector")
-            if isinstance(selector, str) and (entry := _errors().get(bytes.fromhex(selector[2:]))) is not None:
-                raise _BY_ERROR_NAME.get(entry[0], TransactionFailedError)(entry[0], error=entry[0]) from None
-            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +119,7 @@ class TrustGovernance:
         args = abi_encode(["address", "bytes[]", "bytes[]", "uint8"], [registry, keys, pops, threshold])
         bytecode = bytes.fromhex(_artifact()["bytecode"][2:])
         gas = 2_000_000 + (_GAS_ADMIT + _GAS_PER_MEMBER) * len(members)  # ~1.7M of it: the 8 KB code deposit
-        rx = GovernanceTx(sender.send(None, bytecode + args, gas=gas)).wait()
+        rx = sender.send(None, bytecode + args, gas=gas).wait()
         assert rx.contract_address is not None
         return cls(w3, rx.contract_address)
 
@@ -262,7 +172,7 @@ class TrustGovernance:
         sender: Signer,
         preflight: bool = True,
         gas: int | None = None,
-    ) -> GovernanceTx:
+    ) -> PendingTx:
         """Submit ``proposal`` with the aggregate ``signature`` (compressed, 96 bytes) of the members in ``signers``.
 
         Anyone may submit: authority comes from the signatures, not the sender.
@@ -272,7 +182,7 @@ class TrustGovernance:
                                                     (bls.Action.ADD_MEMBER, bls.Action.REMOVE_MEMBER) else 0)
         if preflight:
             self._preflight(sender, data, gas)
-        return GovernanceTx(sender.send(self.address, data, gas=gas))
+        return sender.send(self.address, data, gas=gas)
 
     def _encode_execute(self, proposal: bls.Proposal, nonce: int, signers: int, signature_xy: bytes) -> bytes:
         selector = keccak(text="execute(uint64,uint8,bytes,uint256,bytes)")[:4]
@@ -290,7 +200,7 @@ class TrustGovernance:
                 raw = revert_data_of(exc)
                 if raw is None and type(exc).__name__ not in {"ContractLogicError", "TransactionFailed"}:
                     raise
-                raise decode_governance_revert(raw) from None
+                raise decode_revert(raw) from None
 
 
 def _gas_for(proposal: bls.Proposal, members: int) -> int:

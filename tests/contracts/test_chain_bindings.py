@@ -10,7 +10,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from contracts import Deployment, DevAccount, Signer, TrustRegistry, TrustSync, wait_all
-from contracts._artifacts import CONTRACT_NAMES, load_artifact
+from contracts._artifacts import CONTRACT_NAMES, GOVERNANCE, load_artifact
 from contracts.errors import (
     _BY_ERROR_NAME,
     DeploymentFileError,
@@ -92,13 +92,14 @@ def test_deploy_all_wires_the_registries(chain):
 
 # --- errors ----------------------------------------------------------------------------------------------
 def test_every_custom_error_in_the_abis_has_a_credcore_class():
-    names = {i["name"] for c in CONTRACT_NAMES for i in load_artifact(c).abi if i["type"] == "error"}
+    contracts = (*CONTRACT_NAMES, GOVERNANCE)
+    names = {i["name"] for c in contracts for i in load_artifact(c).abi if i["type"] == "error"}
     assert names == set(_BY_ERROR_NAME)
 
 
 def test_registry_error_codes_are_unique_and_prefixed():
     ours = [c for c in all_error_classes() if c.__module__ == "contracts.errors"]
-    assert ours and all(c.code.startswith("registry_") for c in ours)
+    assert ours and all(c.code.startswith(("registry_", "governance_")) for c in ours)
     codes = [c.code for c in all_error_classes()]
     assert len(codes) == len(set(codes))
 
