@@ -43,6 +43,7 @@ SD_ALG: Final = "sha-256"
 MAX_DEPTH: Final = 64
 _RESERVED_NAMES: Final = frozenset({SD_KEY, ARRAY_KEY})
 _sha256: Final = hashlib.sha256
+_CONTAINERS: Final = frozenset({dict, list})  # the types ``_Unpacker.value`` descends into (exact types)
 
 
 def digest_of(encoded: str) -> str:
@@ -130,19 +131,17 @@ class _Unpacker:
     def object(self, obj: dict[str, Any], depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
             raise DisclosureCheckError(Code.MALFORMED, "claims are nested too deeply")
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            # Scalars are copied without a call: this loop runs for every claim of every presentation.
-            if k == SD_KEY:
-                continue
+        if SD_KEY not in obj and _CONTAINERS.isdisjoint(map(type, obj.values())):
+            return obj.copy()  # no digests and nothing nested (a JWK, a status reference): what the loop would build
+        # Copied in C, then nested objects and arrays replaced in place, in order; scalars need no Python step.
+        out = obj.copy()
+        digests = out.pop(SD_KEY, None)
+        for k, v in out.items():
             kind = type(v)
             if kind is dict:
                 out[k] = self.object(v, depth + 1)
             elif kind is list:
                 out[k] = self.array(v, depth + 1)
-            else:
-                out[k] = v
-        digests = obj.get(SD_KEY)
         if digests is None:
             return out
         if not isinstance(digests, list):

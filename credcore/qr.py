@@ -35,6 +35,17 @@ def b45encode(data: bytes) -> str:
     return encoded.decode("ascii")
 
 
+# 0x0000FF in each of 333 3-byte lanes, enough for MAX_QR_TEXT_CHARS; shifted down for shorter text.
+_LOW_BYTES: Final = int.from_bytes(b"\0\0\xff" * (MAX_QR_TEXT_CHARS // 3), "big")
+
+
+def _low_bytes(groups: int) -> int:
+    """``groups`` 3-byte lanes of 0x0000FF, as one integer."""
+    if groups <= MAX_QR_TEXT_CHARS // 3:
+        return _LOW_BYTES >> (24 * (MAX_QR_TEXT_CHARS // 3 - groups))
+    return int.from_bytes(b"\0\0\xff" * groups, "big")
+
+
 def b45decode(text: str) -> bytes:
     """Decode strict Base45: alphabet characters only, no impossible length, no out-of-range group."""
     try:
@@ -44,19 +55,18 @@ def b45decode(text: str) -> bytes:
     n = len(values)
     if 0xFF in values or n % 3 == 1:
         raise MalformedInputError("not Base45 (bad character or impossible length)")
-    full = n - n % 3
-    groups = full // 3
-    # RFC 9285 §4.2: group i is c + 45 d + 45^2 e, two bytes big-endian. Computed for all groups at once:
-    # each digit column is laid into 3-byte lanes of one big integer; lanes cannot carry into each other
-    # (max 91124 < 2^24), so the top byte of every lane is zero exactly when the group fits in two bytes.
-    lanes = bytearray(full)
-    columns = []
-    for offset in range(3):
-        lanes[2::3] = values[offset:full:3]
-        columns.append(int.from_bytes(lanes, "big"))
-    total = bytearray((columns[0] + 45 * columns[1] + 2025 * columns[2]).to_bytes(full, "big"))
-    if total[0::3] != bytes(groups):
+    groups = n // 3
+    full = 3 * groups
+    # RFC 9285 §4.2: group i is c + 45 d + 45^2 e, two bytes big-endian. Computed for all groups at once on one
+    # big integer holding the values in 3-byte lanes (c, d, e): masks pick each digit column out of every lane,
+    # and the lanes cannot carry into each other (max 91124 < 2^24), so the top byte of every lane is zero
+    # exactly when the group fits in two bytes.
+    lanes = int.from_bytes(values[:full] if n != full else values, "big")
+    low = _low_bytes(groups)
+    value = ((lanes >> 16) & low) + 45 * ((lanes >> 8) & low) + 2025 * (lanes & low)
+    if value & (low << 16):
         raise MalformedInputError("not Base45 (group out of range)")
+    total = bytearray(value.to_bytes(full, "big"))
     del total[0::3]
     out = bytes(total)
     if n != full:
