@@ -211,11 +211,15 @@ class TrustSync:
         self._max_range = max_block_range
         self._confirmations = confirmations
 
-    def sync(self, state: TrustState | None = None, *, to_block: int | None = None) -> TrustState:
-        """Apply every event after ``state.block_number`` up to ``to_block`` (default: head - confirmations)."""
-        state = state if state is not None else TrustState(self._deployment)
+    def head(self) -> int:
+        """The newest block a sync would read up to: the chain head less the confirmations."""
         with chain_errors():
-            head = int(self._w3.eth.block_number) - self._confirmations
+            return int(self._w3.eth.block_number) - self._confirmations
+
+    def sync(self, state: TrustState | None = None, *, to_block: int | None = None) -> TrustState:
+        """Apply every event after ``state.block_number`` up to ``to_block`` (default: :meth:`head`)."""
+        state = state if state is not None else TrustState(self._deployment)
+        head = self.head()
         target = head if to_block is None else min(to_block, head)
         span = self._max_range
         start = state.block_number + 1

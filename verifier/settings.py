@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import PositiveInt, SecretStr, model_validator
+from pydantic import Field, PositiveInt, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["VerifierSettings"]
@@ -36,7 +36,10 @@ class VerifierSettings(BaseSettings):
     deployment_file: Path | None = None
     #: Where the snapshot is persisted (JSON) so a counter keeps working offline; default under data_dir.
     snapshot_file: Path | None = None
+    #: A full sync round at least this often (it also keeps the snapshot's age fresh on a quiet chain)...
     sync_interval_s: PositiveInt = 30
+    #: ...and one as soon as a new block appears, checked this often (a single eth_blockNumber call).
+    head_poll_s: float = Field(0.5, gt=0)
     #: Beyond this age the snapshot is stale: the verdict says so and each policy decides.
     max_snapshot_age_s: PositiveInt = 24 * 3600
     status_fetch_timeout_s: float = 5.0

@@ -3,8 +3,10 @@
 - Start-up: the persisted snapshot (JSON, :mod:`verifier.snapshot_file`) is served at once, so a counter
   that boots without network verifies from what it knew. The first sync runs in the background.
 - Sync: :class:`contracts.sync.TrustSync` reads registry events incrementally into a ``TrustState`` kept in
-  memory. (After a restart the events are read again from the deployment block: a city's registries
-  hold thousands of events, not millions, and the persisted snapshot serves meanwhile.)
+  memory: a full round every ``sync_interval_s``, and at once when the chain head moves (checked every
+  ``head_poll_s`` with one ``eth_blockNumber``), so a published revocation is seen a block later. (After
+  a restart the events are read again from the deployment block: a city's registries hold thousands of
+  events, not millions, and the persisted snapshot serves meanwhile.)
 - Status lists: for each list whose latest on-chain version is not held yet, fetch the JWT over HTTP and
   accept it only when sha256 of the exact JWT text equals the digest on chain AND its signature verifies
   under a key the chain registered for that issuer, valid at the token's ``iat``. A list served with the
@@ -181,14 +183,31 @@ class TrustKeeper:
             self.last_report = SyncReport(True, snap.block_number, accepted, tuple(rejected))
             return self.last_report
 
-    async def run(self, interval: float) -> None:
-        """Sync now, then every ``interval`` seconds, until cancelled."""
+    def head_moved(self) -> bool:
+        """Whether the chain has a block the snapshot has not read (one ``eth_blockNumber``; False if unreachable)."""
+        if self._sync is None:
+            return False
+        known = self._state.block_number if self._state is not None else -1
+        try:
+            return self._sync.head() > known
+        except Exception:  # the next full round logs the outage; a head probe stays quiet
+            return False
+
+    async def run(self, interval: float, *, head_poll: float | None = None) -> None:
+        """Sync now, then every ``interval`` seconds, until cancelled. With ``head_poll``, the chain head is
+        also checked that often in between, and a new block starts a round at once: a revocation then reaches
+        the counter one block after the issuer publishes it, however long ``interval`` is."""
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 await asyncio.to_thread(self.sync_once)
             except Exception:  # a bug in one round must not stop the loop that keeps the counter current
                 log.exception("trust sync round failed")
-            await asyncio.sleep(interval)
+            due = loop.time() + interval
+            while (left := due - loop.time()) > 0:
+                await asyncio.sleep(left if head_poll is None else min(head_poll, left))
+                if head_poll is not None and await asyncio.to_thread(self.head_moved):
+                    break
 
     def close(self) -> None:
         if self._http is not None:

@@ -8,6 +8,8 @@ going away mid-run (the snapshot keeps serving, then turns stale) and at start-u
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http.server
 import itertools
 import threading
@@ -160,6 +162,37 @@ def test_synced_snapshot_verifies_and_follows_revocations(chain, tmp_path):
     assert keeper.sync_once().accepted == 1
     clock.offset += 31  # next time step, so the replay cache does not answer first
     assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "revoked"
+
+
+def test_a_new_block_starts_a_round_without_waiting_for_the_interval(chain, tmp_path):
+    clock, list_id = WallClock(), next(chain.list_ids)
+    keeper = keeper_for(chain, tmp_path, clock)
+
+    async def follow() -> float:
+        task = asyncio.create_task(keeper.run(3600, head_poll=0.05))  # no full round due for an hour
+        try:
+            while keeper.last_report is None:
+                await asyncio.sleep(0.02)
+            assert not keeper.head_moved()
+            await asyncio.to_thread(chain.publish, StatusList.empty(64).set(3, Status.INVALID), list_id=list_id,
+                                    version=1)
+            published = time.monotonic()
+            while keeper.current().status_list_by_id(chain.issuer_id, list_id) is None:
+                assert time.monotonic() - published < 5, "the new block was not picked up"
+                await asyncio.sleep(0.02)
+            return time.monotonic() - published
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    assert asyncio.run(follow()) < 2
+
+
+def test_head_probe_is_quiet_when_the_chain_is_down(chain, tmp_path):
+    keeper = keeper_for(chain, tmp_path, WallClock(), rpc_url="http://127.0.0.1:9/")
+    assert keeper.head_moved() is False
+    assert TrustKeeper(snapshot_path=tmp_path / "s.json", clock=WallClock()).head_moved() is False
 
 
 def test_list_whose_digest_does_not_match_the_chain_is_rejected(chain, tmp_path):
