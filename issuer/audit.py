@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from issuer.status import insert_ignoring_conflicts
 from issuer.store.models import AuditEvent, table_of
+from issuer.store.rows import RowInsert
 
 __all__ = ["GENESIS", "AuditEntry", "HeadHint", "append", "entries", "verify_chain"]
 
 GENESIS = "0" * 64
 _TABLE = table_of(AuditEvent)
+_INSERT = RowInsert(_TABLE, ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash"),
+                    ignore_conflicts=True, returning=("seq",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +72,14 @@ def append(
 ) -> tuple[int, str]:
     """Append one event in the caller's transaction; returns its ``(seq, hash)``."""
     text = json.dumps(dict(details or {}), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    conn = session.connection() if isinstance(session, Session) else session  # Core: runs in every issuance
+    conn = session.connection() if isinstance(session, Session) else session
     head = hint.head if hint is not None else None
     for _ in range(50):
         if head is None:
             head = conn.execute(select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1)).first()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
         digest = _event_hash(prev, seq, at, actor, action, target, text)
-        row = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": text,
-               "prev_hash": prev, "hash": digest}
-        if conn.execute(insert_ignoring_conflicts(session, _TABLE).returning(_TABLE.c.seq), [row]).first():
+        if _INSERT(conn, [(seq, at, actor, action, target, text, prev, digest)]):
             return seq, digest
         head = None
     raise RuntimeError("audit log head kept moving")  # pragma: no cover - 50 lost races in a row

@@ -28,20 +28,25 @@ from credcore.keys import PublicKey
 from credcore.ports import SaltSource
 from credcore.status_list import Status
 from issuer.keys import KeyRing
-from issuer.status import Slot, SlotAllocator, insert_ignoring_conflicts
+from issuer.status import Slot, SlotAllocator
 from issuer.store.models import Credential, CredentialItem, table_of
+from issuer.store.rows import RowInsert
 from issuer.types import CredentialType
 
-__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "columns"]
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "insert_credential"]
 
 SD_JWT_FORMAT = "dc+sd-jwt"
 #: Our own format identifier for the compact credential: ``credential`` is base64url(COSE_Sign1).
 CP1_FORMAT = "civicpass-cp1"
 
+_INSERT_CREDENTIAL = RowInsert(table_of(Credential))
+_INSERT_ITEMS = RowInsert(table_of(CredentialItem), ("credential_id", "kind", "list_id", "idx", "digest"),
+                          ignore_conflicts=True, returning=("list_id", "idx"))
+
 
 @dataclass(slots=True)
 class Draft:
-    """Artefacts of one issuance, signed for tentative status slots; ``rows`` are their queue entries."""
+    """Artefacts of one issuance, signed for tentative ``slots``; with ``digests`` they become queue entries."""
 
     issuance: Issuance
     ctype: CredentialType
@@ -53,15 +58,16 @@ class Draft:
     iat: int
     exp: int
     texts: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)
 
     def sign(self, which: Sequence[int], slots: Sequence[Slot]) -> None:
         if not self.texts:
-            self.texts, self.rows = [""] * len(self.kinds), [{}] * len(self.kinds)
+            n = len(self.kinds)
+            self.texts, self.slots, self.digests = [""] * n, [Slot(0, 0)] * n, [b""] * n
         for i, slot in zip(which, slots, strict=True):
-            self.texts[i], digest = self.issuance.sign_one(self, self.kinds[i], self.holders[i], slot)
-            self.rows[i] = {"credential_id": self.credential_id, "kind": self.kinds[i], "list_id": slot.list_id,
-                            "idx": slot.idx, "digest": digest}
+            self.texts[i], self.digests[i] = self.issuance.sign_one(self, self.kinds[i], self.holders[i], slot)
+            self.slots[i] = slot
 
 
 class Issuance:
@@ -106,17 +112,16 @@ class Issuance:
 
     def place(self, conn: Connection, draft: Draft) -> list[str]:
         """Insert the draft's slots and digests in the caller's transaction; returns the wire strings."""
-        table = table_of(CredentialItem)
-        stmt = insert_ignoring_conflicts(conn, table).returning(table.c.list_id, table.c.idx)
         pending = list(range(len(draft.kinds)))
         for _attempt in range(32):
             # slot order: concurrent transactions then wait on each other's rows in one direction only
-            rows = sorted(({**draft.rows[i], "credential_id": draft.credential_id} for i in pending),
-                          key=lambda r: (r["list_id"], r["idx"]))
-            self.slots.ensure_lists(conn, (r["list_id"] for r in rows), now=draft.iat)
-            won = {(r[0], r[1]) for r in conn.execute(stmt, rows)}
+            pending.sort(key=lambda i: (draft.slots[i].list_id, draft.slots[i].idx))
+            self.slots.ensure_lists(conn, (draft.slots[i].list_id for i in pending), now=draft.iat)
+            rows = [(draft.credential_id, draft.kinds[i], draft.slots[i].list_id, draft.slots[i].idx,
+                     draft.digests[i]) for i in pending]
+            won = {Slot(list_id, idx) for list_id, idx in _INSERT_ITEMS(conn, rows)}
             drawn = len(pending)
-            pending = [i for i in pending if (draft.rows[i]["list_id"], draft.rows[i]["idx"]) not in won]
+            pending = [i for i in pending if draft.slots[i] not in won]
             if not pending:
                 return draft.texts
             self.slots.after_collision(conn, now=draft.iat, lost=len(pending), drawn=drawn)
@@ -125,7 +130,7 @@ class Issuance:
 
     @staticmethod
     def list_ids(draft: Draft) -> set[int]:
-        return {r["list_id"] for r in draft.rows}
+        return {slot.list_id for slot in draft.slots}
 
     def sign_one(self, draft: Draft, kind: str, holder: PublicKey, slot: Slot) -> tuple[str, bytes]:
         """One artefact bound to ``holder`` in ``slot``: (wire string, digest)."""
@@ -158,6 +163,6 @@ class Issuance:
         return b64u_encode(cose), hashlib.sha256(cose).digest()
 
 
-def columns(cred: Credential) -> dict[str, Any]:
-    """The record as a Core insert row (the hot path inserts with Core, not the ORM unit of work)."""
-    return {c.key: getattr(cred, c.key) for c in table_of(Credential).columns}
+def insert_credential(conn: Connection, cred: Credential) -> None:
+    """Store the record in the caller's transaction (the hot path inserts plain rows, not through the ORM)."""
+    _INSERT_CREDENTIAL(conn, [tuple(getattr(cred, c) for c in _INSERT_CREDENTIAL.columns)])

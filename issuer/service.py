@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,12 +43,12 @@ from issuer.errors import (
     UnknownConfigurationError,
     UnsupportedGrantTypeError,
 )
-from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, columns
+from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, insert_credential
 from issuer.keys import IssuerKeyInfo, KeyRing
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher
-from issuer.store.models import Credential, CredentialItem, CredentialTypeRow, Offer, SigningKeyRow, table_of
+from issuer.store.models import Credential, CredentialItem, CredentialTypeRow, Offer, SigningKeyRow
 from issuer.types import CredentialType, TypeRegistry, parse_type
 
 __all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated"]
@@ -233,7 +233,7 @@ class IssuerService:
                                     cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp)
         def store() -> tuple[list[str], tuple[int, str]]:
             with self._tx_conn() as conn:
-                conn.execute(insert(table_of(Credential)), [columns(cred)])
+                insert_credential(conn, cred)
                 texts = self.issuance.place(conn, draft)
                 head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
                                     details={"vct": ctype.vct, "copies": n - 1}, hint=self._audit_hint)
@@ -344,7 +344,7 @@ class IssuerService:
                 self._offered(offer, config_id, configs)
                 offers.consume_nonce(session, checked.nonce, now=now)
                 if offer.credential_id is None:
-                    session.connection().execute(insert(table_of(Credential)), [columns(cred)])
+                    insert_credential(session.connection(), cred)
                     offer.credential_id = cred.id
                 draft.credential_id = offer.credential_id
                 texts = self.issuance.place(session.connection(), draft)

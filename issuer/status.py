@@ -18,34 +18,24 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, Insert, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from credcore.status_list import StatusList
 from issuer.store.models import Credential, CredentialItem, StatusListRow, table_of
+from issuer.store.rows import RowInsert
 
-__all__ = ["BITS", "Slot", "SlotAllocator", "build_list", "insert_ignoring_conflicts", "touch_lists"]
+__all__ = ["BITS", "Slot", "SlotAllocator", "build_list", "touch_lists"]
 
 BITS = 2
+_INSERT_LISTS = RowInsert(table_of(StatusListRow), ("id", "size", "bits", "version", "published_version",
+                                                     "chain_version", "created_at"), ignore_conflicts=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Slot:
     list_id: int
     idx: int
-
-
-def insert_ignoring_conflicts(session: Session | Connection, table: Table) -> Insert:
-    """``INSERT .. ON CONFLICT DO NOTHING`` for the session's dialect (SQLite or PostgreSQL).
-
-    Execute it with a list of parameter dicts: SQLAlchemy's "insertmanyvalues" sends one statement and
-    the compiled form is cached, which matters on the issuance hot path.
-    """
-    dialect = (session.get_bind() if isinstance(session, Session) else session).dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 class SlotAllocator:
@@ -100,10 +90,9 @@ class SlotAllocator:
     def ensure_lists(self, session: Session | Connection, list_ids: Iterable[int], *, now: int) -> None:
         """Insert the rows of lists newer than any known to be committed, in the caller's transaction, so a
         list row exists exactly when a slot in it does (whichever transactions commit or roll back)."""
-        rows = [{"id": i, "size": self.size, "bits": BITS, "version": 1, "published_version": 0,
-                 "chain_version": 0, "created_at": now} for i in sorted(set(list_ids)) if i > self._known_max]
+        rows = [(i, self.size, BITS, 1, 0, 0, now) for i in sorted(set(list_ids)) if i > self._known_max]
         if rows:
-            session.execute(insert_ignoring_conflicts(session, table_of(StatusListRow)), rows)
+            _INSERT_LISTS(session.connection() if isinstance(session, Session) else session, rows)
 
     def committed(self, list_ids: Iterable[int]) -> None:
         """The caller's transaction, which held slots in ``list_ids``, committed: their rows exist."""

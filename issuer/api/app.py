@@ -70,7 +70,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Routes are CPU-bound under one GIL: a few threads overlap I/O; forty (the default) only contend.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        threads = settings.worker_threads or (1 if svc.engine.dialect.name == "sqlite" else 4)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         stop = threading.Event()
         worker = None
         if settings.run_workers:

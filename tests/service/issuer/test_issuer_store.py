@@ -1,5 +1,6 @@
-"""Storage: the Alembic migration matches the models on both databases, the audit chain detects edits,
-signing keys are sealed at rest, and settings refuse development secrets in production."""
+"""Storage: the Alembic migration matches the models on both databases, the hot path's plain inserts behave
+like Core ones (errors, conflicts, one transaction), the audit chain detects edits, signing keys are sealed
+at rest, and settings refuse development secrets in production."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import inspect, text, update
+from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from credcore.errors import InvalidKeyError
 from credcore.keys import SigningKey
@@ -15,7 +17,8 @@ from issuer import audit
 from issuer.keys import seal, unseal
 from issuer.settings import IssuerSettings
 from issuer.store.db import make_engine, make_sessionmaker, upgrade
-from issuer.store.models import AuditEvent, Base, SigningKeyRow
+from issuer.store.models import AuditEvent, Base, Credential, CredentialItem, SigningKeyRow, table_of
+from issuer.store.rows import RowInsert
 
 
 def test_migration_creates_exactly_the_models(db_url):
@@ -29,11 +32,59 @@ def test_migration_creates_exactly_the_models(db_url):
     engine.dispose()
 
 
-def test_sqlite_runs_in_wal_mode(sqlite_url):
+def test_sqlite_runs_in_wal_mode_with_temporary_files_in_memory(sqlite_url):
     engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
     engine.dispose()
+
+
+def test_row_insert_returns_what_went_in_and_raises_sqlalchemy_errors(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    events = table_of(AuditEvent)
+    columns = ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash")
+    plain = RowInsert(events, columns)
+    ignoring = RowInsert(events, columns, ignore_conflicts=True, returning=("seq",))
+    rows = [(i, 1, "a", "x", "t", "{}", "p", f"h{i}") for i in (1, 2)]
+    with engine.begin() as conn:
+        assert plain(conn, rows) == ()
+        assert [tuple(r) for r in ignoring(conn, [rows[1], (3, 1, "a", "x", "t", "{}", "p", "h3")])] == [(3,)]
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # wrapped like Core, so handlers and retries see it
+        plain(conn, [(4, 1, "a", "x", "t", "{}", "p", "h4"), rows[0]])
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(events)) == 3  # the failed statement took nothing along
+    with pytest.raises(KeyError):
+        RowInsert(events, ("seq", "no_such_column"))
+    engine.dispose()
+
+
+def test_a_failure_inside_the_issuance_transaction_leaves_nothing(service, monkeypatch):
+    from issuer_world import RESIDENT, RESIDENT_CLAIMS, HolderKey
+
+    from credcore.keys import PublicKey
+
+    def keys() -> list[PublicKey]:
+        return [PublicKey.from_jwk(HolderKey().jwk) for _ in range(3)]
+
+    def stored() -> tuple[int, int, int]:
+        with service.sessions() as s:
+            return (s.scalar(select(func.count()).select_from(Credential)) or 0,
+                    s.scalar(select(func.count()).select_from(CredentialItem)) or 0, audit.verify_chain(s))
+
+    before = stored()
+
+    def broken_append(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise RuntimeError("audit store down")  # after the credential and its slots went in
+
+    monkeypatch.setattr(audit, "append", broken_append)
+    with pytest.raises(RuntimeError):
+        service.issue_direct("clerk:test", RESIDENT, RESIDENT_CLAIMS, keys())
+    assert stored() == before
+    monkeypatch.undo()
+    issued = service.issue_direct("clerk:test", RESIDENT, RESIDENT_CLAIMS, keys())
+    assert stored() == (before[0] + 1, before[1] + 3, before[2] + 1) and len(issued.credentials) == 3
 
 
 @pytest.fixture
@@ -144,3 +195,23 @@ def test_settings_read_the_environment_with_prefix(monkeypatch):
     assert s.base_url == "https://issuer.busan.example" and s.status_publish_interval == 5.0
     assert [t.get_secret_value() for t in s.clerk_tokens] == ["t1", "t2"]
     assert "t1" not in repr(s) and "passphrase" not in repr(s.key_passphrase)
+
+
+def test_route_threads_default_to_one_on_sqlite_and_four_on_postgresql(db_url, clock, chain):
+    import anyio.to_thread
+    from issuer_world import TestClient, make_settings
+
+    from issuer.api.app import build_service, create_app
+
+    default = 1 if db_url.startswith("sqlite") else 4
+    for setting, expected in ((None, default), (3, 3)):
+        settings = make_settings(db_url, worker_threads=setting)
+        svc = build_service(settings, clock=clock, chain=chain)
+        app = create_app(settings, service=svc)
+
+        @app.get("/threads")
+        async def threads() -> int:
+            return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+        with TestClient(app) as client:
+            assert client.get("/threads").json() == expected
