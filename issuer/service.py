@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class IssuerService:
         chain: ChainGateway | None = None,
         rng: random.Random | None = None,
         log: Callable[[str], None] | None = None,
+        timer: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -134,7 +136,11 @@ class IssuerService:
             max_backoff=settings.anchor_max_backoff,
             on_error=self.log,
         )
-        self.publisher = StatusPublisher(self, interval=settings.status_publish_interval)
+        # The publication rate limit runs on ``timer`` (the monotonic clock in the service), else on ``clock``.
+        self.publisher = StatusPublisher(self, interval=settings.status_publish_interval,
+                                         timer=timer or (lambda: float(clock.now())))
+        #: Set when a credential's status changes, so the worker publishes without waiting for its next round.
+        self.wake = threading.Event()
         self.issuance = Issuance(keys=self.keys, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
                                  status_uri=self.status_uri)
         self._key_on_chain = chain is None
@@ -419,7 +425,9 @@ class IssuerService:
             audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id,
                          details={"lists": lists})
             session.flush()
-            return _view(cred, 0)
+            view = _view(cred, 0)
+        self.wake.set()
+        return view
 
     def anchor(self, credential_id: str) -> list[AnchorProof]:
         with self.sessions() as session:

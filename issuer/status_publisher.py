@@ -1,7 +1,10 @@
 """Publishing status lists: sign a ``statuslist+jwt`` for each changed list and put its digest on chain.
 
-Runs at most every ``status_publish_interval`` seconds, so many revocations cost one signature and one
-transaction per list. The list served at ``/status-lists/{id}`` is always the last one whose digest the
+Publishes at most once every ``status_publish_interval`` seconds (P), so many revocations cost one signature
+and one transaction per list. The interval is a rate limit, not a clock: after a quiet spell a change goes
+out at once (the worker is woken by revocations), and one that comes soon after a publication goes out
+when P has passed since it, measured on a monotonic timer, never later. So a revocation reaches the chain
+within P plus one block. The list served at ``/status-lists/{id}`` is always the last one whose digest the
 chain accepted (when a chain is configured): serving a newer JWT before the chain has it would make
 verifiers reject it; serving an older one is what the chain digest exists to catch. A list is also
 re-signed when half its validity has passed, and after a key rotation.
@@ -9,6 +12,8 @@ re-signed when half its validity has passed, and after a key rotation.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
@@ -37,10 +42,16 @@ def sign_list_jwt(service: IssuerService, session: Session, list_id: int, *, now
 
 
 class StatusPublisher:
-    def __init__(self, service: IssuerService, *, interval: float) -> None:
+    def __init__(self, service: IssuerService, *, interval: float,
+                 timer: Callable[[], float] = time.monotonic) -> None:
         self._service = service
         self._interval = interval
-        self._last: float | None = None
+        self._timer = timer
+        self._last: float | None = None  # timer() when a round last published something
+
+    def seconds_until_allowed(self) -> float:
+        """How long until the rate limit lets the next publication out (0: now)."""
+        return 0.0 if self._last is None else max(0.0, self._last + self._interval - self._timer())
 
     def republish_all(self) -> None:
         """Mark every list for re-signing (after a key rotation)."""
@@ -48,9 +59,8 @@ class StatusPublisher:
             session.execute(update(StatusListRow).values(published_version=0))
 
     def run_once(self, now: int, *, force: bool = False) -> int:
-        if not force and self._last is not None and now - self._last < self._interval:
+        if not force and self.seconds_until_allowed() > 0:
             return 0
-        self._last = now
         half = self._service.settings.status_list_validity // 2
         with self._service.sessions() as session:
             due = session.scalars(
@@ -62,6 +72,9 @@ class StatusPublisher:
                     )
                 )
             ).all()
+        if not due:
+            return 0  # nothing changed: the rate limit does not start
+        self._last = self._timer()
         return sum(self.publish(list_id, now=now) for list_id in due)
 
     def publish(self, list_id: int, *, now: int) -> int:

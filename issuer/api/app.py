@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,6 +54,7 @@ def build_service(
         types=TypeRegistry.load(settings.types_dir),
         chain=chain,
         log=_log.warning,
+        timer=time.monotonic if clock is None else None,  # an injected clock (tests) drives the rate limit too
     )
     service.start()
     return service
@@ -81,6 +83,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            svc.wake.set()
             if worker is not None:
                 worker.join(timeout=10)
             svc.sessions.kw["bind"].dispose()
@@ -103,8 +106,11 @@ def create_app(
 def _work(svc: IssuerService, stop: threading.Event) -> None:
     period = min(1.0, svc.settings.anchor_interval, svc.settings.status_publish_interval)
     while not stop.is_set():
+        svc.wake.clear()
         try:
             svc.run_workers_once()
         except Exception as exc:  # the worker must survive a bad round (e.g. database restarting)
             _log.warning("issuer worker round failed: %s", type(exc).__name__)
-        stop.wait(period)
+        # A status change wakes the worker at once; a publication the rate limit holds back is due the moment
+        # the limit lapses, not at the next whole round.
+        svc.wake.wait(min(period, svc.publisher.seconds_until_allowed() or period))

@@ -241,3 +241,56 @@ def test_every_change_is_in_the_hash_chained_audit_log(client):
     assert actions[-2:] == ["credential.issued", "credential.revoke"]
     assert log["verified_events"] == len(log["events"])
     assert log["events"][-1]["actor"].startswith("operator:")
+
+
+def test_publication_is_rate_limited_not_clocked(client, service, clock, chain):
+    # The interval limits how often lists go out; it does not make a change after a quiet spell wait for a tick.
+    body, _ = issue(client)
+    service.run_workers_once(force=True)
+    published = len(chain.statuses[1])
+    clock.advance(5)
+    service.run_workers_once()  # nothing changed: nothing published, and the limit does not restart
+    assert len(chain.statuses[1]) == published and service.publisher.seconds_until_allowed() == 0
+    assert not service.wake.is_set()
+    client.post(f"/v1/credentials/{body['id']}/revoke", headers=OPERATOR)
+    assert service.wake.is_set()  # the worker thread would run its round now
+    service.run_workers_once()
+    assert len(chain.statuses[1]) == published + 1
+    assert service.publisher.seconds_until_allowed() == 1.0  # the settings' interval, on the test clock
+
+
+def test_worker_wakes_for_changes_and_when_the_limit_lapses():
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from issuer.api.app import _work
+
+    rounds: list[float] = []
+    wait = {"left": 0.2}
+    svc = SimpleNamespace(
+        settings=SimpleNamespace(anchor_interval=30, status_publish_interval=30),
+        wake=threading.Event(),
+        publisher=SimpleNamespace(seconds_until_allowed=lambda: wait["left"]),
+        run_workers_once=lambda: rounds.append(time.monotonic()),
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=_work, args=(svc, stop))
+    worker.start()
+    try:
+        while len(rounds) < 2:
+            time.sleep(0.01)
+        assert rounds[1] - rounds[0] < 0.6  # due when the limit lapses (0.2 s), not after the 1 s round
+        wait["left"] = 0.0
+        time.sleep(0.05)
+        before = len(rounds)
+        svc.wake.set()
+        deadline = time.monotonic() + 0.5
+        while len(rounds) == before:
+            assert time.monotonic() < deadline, "a status change did not wake the worker"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        svc.wake.set()
+        worker.join(timeout=5)
+    assert not worker.is_alive()
