@@ -115,8 +115,10 @@ def http_ok(url: str) -> Callable[[], bool]:
 class Stack:
     """Chain + issuers ``cityhall`` and ``market`` + verifier, on ``engine`` and SQLite or PostgreSQL URLs."""
 
-    def __init__(self, root: Path, *, engine: str = "embedded", db_urls: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *, engine: str = "embedded", db_urls: dict[str, str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.root, self.engine, self.db_urls = root, engine, db_urls or {}
+        self.env = base_env() | (env or {})  # every process's environment: FAST, then the caller's overrides
         (root / "logs").mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, Proc] = {}
         self.deployment = root / "deployment.json"
@@ -134,7 +136,7 @@ class Stack:
         old = self.procs.get(name)
         if old is not None and old.alive():
             old.stop()
-        proc = Proc(name, [sys.executable, "-m", "civicpass", *args], env or base_env(),
+        proc = Proc(name, [sys.executable, "-m", "civicpass", *args], env or self.env,
                     self.root / "logs" / f"{name}.log", **kw)
         self.procs[name] = proc
         return proc
@@ -164,7 +166,7 @@ class Stack:
 
     def start_issuer(self, name: str) -> None:
         role, _ = ISSUERS[name]
-        env = base_env() | {
+        env = self.env | {
             "CIVICPASS_ISSUER_CHAIN_ACCOUNT_KEY": self.account(role)["privateKey"],
             "CIVICPASS_ISSUER_CLERK_TOKENS": json.dumps([self.tokens[name]["clerk"]]),
             "CIVICPASS_ISSUER_OPERATOR_TOKENS": json.dumps([self.tokens[name]["operator"]]),
