@@ -59,6 +59,7 @@ _ECDSA_SHA256 = ec.ECDSA(_SHA256)  # built once: it sits on the hot path of ever
 # Verification hashes with hashlib and hands OpenSSL the digest: the same ECDSA-with-SHA-256 check, cheaper per call.
 _ECDSA_PREHASHED_SHA256 = ec.ECDSA(Prehashed(_SHA256))
 _sha256 = hashlib.sha256
+_SEC1_COMPRESSED: Final = (b"\x02", b"\x03")  # SEC1 compressed point prefix by the parity of y
 # DER headers of an ECDSA-Sig-Value {r, s} for 32-byte r and s with no leading zero byte, by (r >= 2**255, s >= 2**255):
 # a leading 0x00 keeps a high-bit INTEGER positive. Exactly the bytes encode_dss_signature gives for such r and s.
 _DER_HEADS: Final = {
@@ -131,12 +132,30 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     return b64u_encode(hashlib.sha256(data).digest())
 
 
+def _encoded(key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> tuple[bytes, bytes | None]:
+    """``(compressed, uncompressed)`` SEC1 points of an EC key; ``(raw, None)`` for Ed25519."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key.public_bytes(Encoding.Raw, PublicFormat.Raw), None
+    return key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint), key.public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
+    )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PublicKey:
-    """A verification key on an allowed curve."""
+    """A verification key on an allowed curve.
+
+    Build one with :meth:`from_jwk` or :meth:`from_bytes` (or :attr:`SigningKey.public_key`). Besides the
+    ``cryptography`` key it keeps the key's encoded point, fixed at construction: ``public_bytes`` costs
+    ~7 µs a call, and ``to_bytes``, ``==`` and ``hash`` sit on the issuer's per-copy path.
+    """
 
     curve: Curve
     _key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey = field(repr=False)
+    # SEC1 compressed point (EC) or the 32 raw bytes (Ed25519): the key's identity for ==, hash and to_bytes().
+    _compressed: bytes = field(repr=False)
+    # SEC1 uncompressed point when the constructor had it for free (an EC JWK, 65-byte SEC1, a SigningKey).
+    _uncompressed: bytes | None = field(repr=False)
 
     # --- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -148,7 +167,7 @@ class PublicKey:
         _check_alg(jwk, curve)
         _check_intent(jwk, "verify")
         if curve == "Ed25519":
-            return cls(curve, ed25519.Ed25519PublicKey.from_public_bytes(_coord(jwk, "x", 32)))
+            return cls._from_key(curve, ed25519.Ed25519PublicKey.from_public_bytes(_coord(jwk, "x", 32)))
         x, y = _coord(jwk, "x", 32), _coord(jwk, "y", 32)
         return cls._from_sec1(curve, b"\x04" + x + y)
 
@@ -158,7 +177,7 @@ class PublicKey:
         if curve == "Ed25519":
             if len(data) != 32:
                 raise InvalidKeyError("Ed25519 public key must be 32 bytes")
-            return cls(curve, ed25519.Ed25519PublicKey.from_public_bytes(data))
+            return cls._from_key(curve, ed25519.Ed25519PublicKey.from_public_bytes(data))
         if curve not in _EC_CURVES:
             raise UnsupportedAlgorithmError("curve not allowed")
         return cls._from_sec1(curve, data)
@@ -169,7 +188,16 @@ class PublicKey:
             key = ec.EllipticCurvePublicKey.from_encoded_point(_EC_CURVES[curve], data)
         except ValueError:
             raise InvalidKeyError("point is not on the curve") from None
-        return cls(curve, key)
+        # Accepted, so ``data`` is 02/03 || x or 04 || x || y with x, y < p (OpenSSL refuses coordinates of
+        # p or more; tests pin that), which is what public_bytes would return: take the points from it.
+        # (from_encoded_point takes bytes only, so ``data`` is not a buffer someone could change later.)
+        if data[0] == 4:
+            return cls(curve, key, _SEC1_COMPRESSED[data[-1] & 1] + data[1:33], data)
+        return cls(curve, key, data, None)
+
+    @classmethod
+    def _from_key(cls, curve: Curve, key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> PublicKey:
+        return cls(curve, key, *_encoded(key))
 
     # --- export ---------------------------------------------------------------------------------
     @property
@@ -178,10 +206,11 @@ class PublicKey:
 
     def to_bytes(self, *, compressed: bool = True) -> bytes:
         """SEC1 point (33 bytes compressed) for EC keys; 32 raw bytes for Ed25519."""
-        if isinstance(self._key, ed25519.Ed25519PublicKey):
-            return self._key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        fmt = PublicFormat.CompressedPoint if compressed else PublicFormat.UncompressedPoint
-        return self._key.public_bytes(Encoding.X962, fmt)
+        if compressed or self.curve == "Ed25519":
+            return self._compressed
+        if self._uncompressed is not None:
+            return self._uncompressed
+        return self._key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
     def to_jwk(self) -> dict[str, str]:
         if isinstance(self._key, ed25519.Ed25519PublicKey):
@@ -217,10 +246,10 @@ class PublicKey:
         return True
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PublicKey) and self.to_bytes() == other.to_bytes()
+        return isinstance(other, PublicKey) and self._compressed == other._compressed
 
     def __hash__(self) -> int:
-        return hash(self.to_bytes())
+        return hash(self._compressed)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -229,6 +258,11 @@ class SigningKey:
 
     curve: Curve
     _key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey = field(repr=False)
+    # Derived once here: an issuer reads it for every copy it signs (~10 µs to build afresh).
+    _public: PublicKey = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_public", PublicKey._from_key(self.curve, self._key.public_key()))
 
     @classmethod
     def generate(cls, curve: Curve = "P-256") -> SigningKey:
@@ -268,7 +302,7 @@ class SigningKey:
 
     @property
     def public_key(self) -> PublicKey:
-        return PublicKey(self.curve, self._key.public_key())
+        return self._public
 
     @property
     def alg(self) -> str:
