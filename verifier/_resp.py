@@ -160,6 +160,7 @@ class RespClient:
         self._conn: _Connection | None = None
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._failed_at: float | None = None  # loop time of the last failed connection attempt
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 2.0) -> RespClient:
@@ -191,6 +192,10 @@ class RespClient:
             conn = self._conn
             if conn is not None and not conn.closed and conn.loop is loop:
                 return conn  # another call connected while this one waited
+            if self._failed_at is not None and loop.time() - self._failed_at < self.timeout:
+                # The calls that queued behind a failed attempt fail with it, rather than each waiting its own
+                # timeout in turn; the first call after that tries again.
+                raise RedisUnavailable(f"Redis at {self.host}:{self.port} was unreachable a moment ago")
             conn = None
             try:
                 _, conn = await asyncio.wait_for(
@@ -201,12 +206,13 @@ class RespClient:
                 if self.db:
                     await conn.call(command(b"SELECT", b"%d" % self.db))
             except (TimeoutError, OSError) as exc:  # RedisUnavailable is an OSError too
+                self._failed_at = loop.time()
                 if conn is not None:
                     conn.close()
                 if isinstance(exc, RedisUnavailable):
                     raise
                 raise RedisUnavailable(f"cannot connect to Redis at {self.host}:{self.port}") from exc
-            self._conn = conn
+            self._conn, self._failed_at = conn, None
             return conn
 
     async def aclose(self) -> None:

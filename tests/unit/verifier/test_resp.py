@@ -263,6 +263,25 @@ def test_refused_auth_is_unavailable(run):
     run(go())
 
 
+def test_calls_queued_behind_a_failed_connection_fail_with_it(run):
+    async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
+        return  # accepts the connection, never answers AUTH
+
+    async def go() -> tuple[float, list[object]]:
+        async with scripted(script) as (port, _, _):
+            client = RespClient.from_url(f"redis://:pw@127.0.0.1:{port}", timeout=0.3)
+            started = time.monotonic()
+            results = await asyncio.gather(*(client.set_nx_ex(b"k%d" % i, b"1", 5) for i in range(5)),
+                                           return_exceptions=True)
+            elapsed = time.monotonic() - started
+            await client.aclose()
+            return elapsed, results
+
+    elapsed, results = run(go())
+    assert all(isinstance(r, RedisUnavailable) for r in results)
+    assert elapsed < 1.0  # one timeout for all five, not five in turn (1.5 s)
+
+
 def test_redis_down_is_infrastructure_error(run):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
