@@ -28,9 +28,9 @@ from verifier.api import problems
 from verifier.api.schemas import VerifyIn
 from verifier.service import VerifierService
 
-__all__ = ["FastJSONResponse", "VerifyFastLane", "answer_verify", "parse_verify"]
+__all__ = ["VERIFY_PATH", "FastJSONResponse", "VerifyFastLane", "answer_verify", "parse_verify"]
 
-VERIFY_PATH = "/v1/verify"
+VERIFY_PATH = "/v1/verify"  # the lane and the documented route (api/routes.py) share it
 
 
 class FastJSONResponse(JSONResponse):

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from verifier.api.fastlane import FastJSONResponse, answer_verify
+from verifier.api.fastlane import VERIFY_PATH, FastJSONResponse, answer_verify
 from verifier.api.images import read_presentation
 from verifier.api.schemas import PresentationRequestIn, PresentationRequestOut, ProblemOut, VerifyIn, VerifyOut
 from verifier.errors import UnsupportedMediaError
@@ -123,7 +123,7 @@ async def counter(_: Request) -> FileResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.post("/v1/verify", responses=_VERDICT, summary="Verify a presentation against a policy",
+    app.post(VERIFY_PATH, responses=_VERDICT, summary="Verify a presentation against a policy",
              openapi_extra=_VERIFY_BODY)(verify)
     app.post("/v1/verify/image", responses=_VERDICT, summary="Verify a QR code photo (PNG/JPEG body)")(verify_image)
     app.post("/v1/requests", responses=_PROBLEMS, summary="Start an OpenID4VP cross-device request")(create_request)
