@@ -17,9 +17,9 @@ if command -v npm >/dev/null 2>&1; then
   nstamp=node_modules/.civicpass-installed
   nwant=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
-    # `npm ci` refuses this lockfile (npm omits the other platforms' optional anvil binaries from it);
-    # `npm install` still installs the locked versions and checks their integrity.
-    npm install --no-audit --no-fund --loglevel=error
+    # The lockfile lists every platform's optional anvil binary, so `npm ci` installs exactly it and never
+    # rewrites a tracked file.
+    npm ci --no-audit --no-fund --loglevel=error
     echo "$nwant" > "$nstamp"
   fi
 else
