@@ -177,8 +177,9 @@ class PresentationRequests:
             raise RequestExpiredError("presentation request has expired")
         if req.status != PENDING:
             raise RequestUsedError("presentation request was already answered")
+        # No ``iss``: OpenID4VP 1.0 section 5 has wallets ignore it, and widely used wallets that do read it
+        # require the header ``kid`` to start with it, which a prefixed client_id never does.
         payload = {
-            "iss": self.client_id,
             "aud": WALLET_AUDIENCE,
             "client_id": self.client_id,
             "response_type": "vp_token",

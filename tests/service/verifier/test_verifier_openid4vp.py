@@ -53,6 +53,8 @@ def test_request_object_follows_openid4vp(client):
                                                  "claims": [{"path": ["age_over_19"]}]}]}
     assert ro["client_id"].startswith("decentralized_identifier:did:key:z")
     assert ro["nonce"] and ro["state"] and ro["exp"] == req["expires_at"]
+    # Wallets that read iss require the kid to start with it; the prefixed client_id never does (issue 14, 3).
+    assert "iss" not in ro
 
 
 def test_full_flow_verifies_and_is_seen_by_polling_and_events(client, world):
