@@ -20,8 +20,11 @@ __all__ = [
     "CredError",
     "InfrastructureError",
     "InvalidKeyError",
+    "JweAlgorithmError",
+    "JweDecryptionError",
     "MalformedDisclosureError",
     "MalformedInputError",
+    "MalformedJweError",
     "MalformedPresentationError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -71,6 +74,11 @@ class InvalidKeyError(MalformedInputError):
     title = "Key cannot be used"
 
 
+class MalformedJweError(MalformedInputError):
+    code = "malformed_jwe"
+    title = "Encrypted response cannot be parsed"
+
+
 # --- refused: well-formed but not allowed ----------------------------------------------------------
 class RefusedError(CredError):
     code = "refused"
@@ -92,6 +100,18 @@ class SignatureError(RefusedError):
 
     code = "signature_invalid"
     title = "Signature does not verify"
+
+
+class JweAlgorithmError(UnsupportedAlgorithmError):
+    code = "jwe_algorithm_refused"
+    title = "Encryption algorithm not allowed"
+
+
+class JweDecryptionError(RefusedError):
+    """A JWE did not decrypt. Deliberately opaque, like :class:`SignatureError`."""
+
+    code = "jwe_decryption_failed"
+    title = "Encrypted response does not decrypt"
 
 
 # --- state conflicts ---------------------------------------------------------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from credcore.errors import ConflictError, MalformedInputError, NotFoundError, RefusedError
 
-__all__ = ["NoQrCodeError", "RequestExpiredError", "RequestUsedError", "UnknownPolicyError", "UnknownRequestError",
-           "UnsupportedMediaError"]
+__all__ = ["NoQrCodeError", "RequestExpiredError", "RequestUsedError", "ResponseModeMismatchError",
+           "StateMismatchError", "UnknownPolicyError", "UnknownRequestError", "UnsupportedMediaError",
+           "WalletMetadataError"]
 
 
 class UnknownPolicyError(NotFoundError):
@@ -36,3 +37,18 @@ class UnsupportedMediaError(RefusedError):
 class NoQrCodeError(MalformedInputError):
     code = "no_qr_code"
     title = "No QR code found in the image"
+
+
+class ResponseModeMismatchError(MalformedInputError):
+    code = "response_mode_mismatch"
+    title = "Answer does not use the request's response mode"
+
+
+class StateMismatchError(MalformedInputError):
+    code = "state_mismatch"
+    title = "Answer's state is not its request's"
+
+
+class WalletMetadataError(RefusedError):
+    code = "wallet_metadata_unsupported"
+    title = "The wallet supports none of this verifier's algorithms"

@@ -7,19 +7,27 @@
    what civicpass verifiers use), and ``redirect_uri:`` (unsigned, ``alg: none``, and the response must
    go to that same URI; shown to the holder as an unverified verifier). Other prefixes (x509, federation,
    attestation) need trust anchors the wallet does not have and are refused with a clear code.
-   Only ``response_type=vp_token``, ``response_mode=direct_post`` and a ``dcql_query`` are accepted.
+   With ``request_uri_method=post`` (§5.10.1) the wallet sends its ``wallet_metadata`` (ES256, ECDH-ES,
+   A128GCM/A256GCM, ``dc+sd-jwt``) and a fresh ``wallet_nonce``, which the request object must echo.
+   Only ``response_type=vp_token``, ``response_mode`` ``direct_post`` or ``direct_post.jwt`` and a
+   ``dcql_query`` are accepted; for ``direct_post.jwt`` the verifier's ``client_metadata.jwks`` must hold
+   a P-256 ``ECDH-ES`` key and its ``encrypted_response_enc_values_supported`` (default ``A128GCM``) a
+   content encryption the wallet has.
 2. :func:`prepare` matches the DCQL query against the wallet's SD-JWT VCs (:mod:`wallet_sdk.dcql`) and
    returns a :class:`Consent`: the verifier, and per query exactly which claims it asks for, which
    credential would answer, and which claims would be disclosed. Nothing is sent yet.
 3. :func:`respond` (after the holder agreed) builds each presentation with only those claims and a
    KB-JWT (``aud`` = the full client_id, ``nonce`` from the request, App. B.3.6), and POSTs ``vp_token``
-   (a JSON object keyed by query id, each an array, §8.1) and ``state`` as a form (§8.2).
+   (a JSON object keyed by query id, each an array, §8.1) and ``state`` as a form (§8.2), or for
+   ``direct_post.jwt`` one ``response`` parameter: those parameters as a JWE to the verifier's key (§8.3;
+   ``apv`` is the request nonce, ``apu`` the wallet nonce when one was sent).
    :func:`decline` tells the verifier ``access_denied`` instead.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -27,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from credcore import jws
+from credcore import jwe, jws
 from credcore._b64 import b64u_decode
 from credcore.errors import CredError, MalformedInputError
 from credcore.keys import parse_json_object
@@ -45,6 +53,15 @@ REDIRECT_PREFIX: Final = "redirect_uri:"
 _SCHEMES: Final = frozenset({"openid4vp", "haip-vp", "https", "http"})
 _MAX_URI: Final = 8 * 1024
 _SKEW: Final = 60
+DIRECT_POST, DIRECT_POST_JWT = "direct_post", "direct_post.jwt"
+#: What this wallet tells a verifier it supports when it fetches a request object by POST (§5.10.1, §10.1).
+WALLET_METADATA: Final = {
+    "vp_formats_supported": {"dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"], "kb-jwt_alg_values": ["ES256"]}},
+    "response_modes_supported": [DIRECT_POST, DIRECT_POST_JWT],
+    "authorization_encryption_alg_values_supported": sorted(jwe.ALGS),
+    "authorization_encryption_enc_values_supported": list(jwe.ENCS),
+    "client_id_prefixes_supported": ["decentralized_identifier", "redirect_uri"],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,10 @@ class PresentationRequest:
     query: DcqlQuery
     expires_at: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    response_mode: str = DIRECT_POST
+    encryption_jwk: Mapping[str, Any] | None = field(default=None, repr=False)  # direct_post.jwt: the verifier's key
+    encryption_enc: str | None = None
+    wallet_nonce: str | None = None
 
 
 def _bad(detail: str) -> PresentationRequestError:
@@ -105,23 +126,27 @@ def _signed_by_did(token: str, did: str) -> dict[str, Any]:
     return parsed.payload
 
 
-def _request_object(peer: Peer, params: Mapping[str, str]) -> str | None:
+def _request_object(peer: Peer, params: Mapping[str, str], *, signed: bool) -> tuple[str | None, str | None]:
+    """The request object and the wallet_nonce sent for it (``request_uri_method=post``), if any."""
     if "request" in params:
-        return params["request"]
+        return params["request"], None
     if "request_uri" not in params:
-        return None
+        return None, None
     url = peer.url(params["request_uri"], "request_uri")
-    method = params.get("request_uri_method", "get").lower()
+    method = params.get("request_uri_method", "get")
     if method not in ("get", "post"):
         raise _bad("request_uri_method must be get or post")
+    form, nonce = None, None
+    if method == "post":
+        metadata = dict(WALLET_METADATA)
+        if signed:  # §5.10.1: named only where the client identifier prefix allows signed requests
+            metadata["request_object_signing_alg_values_supported"] = ["ES256"]
+        nonce = secrets.token_urlsafe(18)
+        form = {"wallet_metadata": json.dumps(metadata, separators=(",", ":")), "wallet_nonce": nonce}
     resp = peer.request(
-        method.upper(),
-        url,
-        what="request object",
-        headers={"accept": "application/oauth-authz-req+jwt"},
-        data={} if method == "post" else None,
+        method.upper(), url, what="request object", headers={"accept": "application/oauth-authz-req+jwt"}, data=form
     )
-    return resp.text()
+    return resp.text(), nonce
 
 
 def resolve_request(text: str, *, http: httpx.Client, now: int, allow_http: bool = False) -> PresentationRequest:
@@ -139,7 +164,7 @@ def resolve_request(text: str, *, http: httpx.Client, now: int, allow_http: bool
     if not client_id.startswith((DID_PREFIX, REDIRECT_PREFIX)):
         raise _bad("client identifier prefix not supported by this wallet")
     try:
-        token = _request_object(peer, params)
+        token, wallet_nonce = _request_object(peer, params, signed=client_id.startswith(DID_PREFIX))
         if client_id.startswith(DID_PREFIX):
             if token is None:
                 raise _bad("a decentralized_identifier: client must send a signed request object")
@@ -156,18 +181,55 @@ def resolve_request(text: str, *, http: httpx.Client, now: int, allow_http: bool
         if exc.code.startswith("wallet_"):
             raise
         raise _bad(f"request object refused ({exc.code})") from None
-    return _validate(payload, client_id, verifier, authenticated, peer=peer, now=now)
+    if wallet_nonce is not None and payload.get("wallet_nonce") != wallet_nonce:  # §5.10.1: MUST terminate
+        raise _bad("the request object does not carry the wallet_nonce this wallet sent")
+    return _validate(payload, client_id, verifier, authenticated, peer=peer, now=now, wallet_nonce=wallet_nonce)
+
+
+def _encryption(p: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    """The verifier's response encryption key and the ``enc`` to use (§8.3), or a refusal."""
+    meta = p.get("client_metadata")
+    jwks = meta.get("jwks") if isinstance(meta, dict) else None
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise _bad("direct_post.jwt needs client_metadata.jwks with an encryption key")
+    usable = [
+        k for k in keys
+        if isinstance(k, dict) and k.get("kty") == "EC" and k.get("crv") == "P-256" and k.get("alg") in jwe.ALGS
+        and k.get("use", "enc") == "enc"
+    ]  # fmt: skip
+    if not usable:
+        raise _bad("the verifier offers no P-256 ECDH-ES encryption key")
+    try:
+        jwe.check_recipient(usable[0])
+    except CredError:
+        raise _bad("the verifier's encryption key is not a valid P-256 key") from None
+    assert isinstance(meta, dict)
+    offered = meta.get("encrypted_response_enc_values_supported", ["A128GCM"])
+    enc = next((e for e in offered if e in jwe.ENCS), None) if isinstance(offered, list) else None
+    if enc is None:
+        raise _bad("the verifier offers no content encryption this wallet has")
+    return usable[0], enc
 
 
 def _validate(
-    p: Mapping[str, Any], client_id: str, verifier: str, authenticated: bool, *, peer: Peer, now: int
+    p: Mapping[str, Any],
+    client_id: str,
+    verifier: str,
+    authenticated: bool,
+    *,
+    peer: Peer,
+    now: int,
+    wallet_nonce: str | None = None,
 ) -> PresentationRequest:
     if p.get("client_id") != client_id:  # §5.10: the request object's client_id must be the one in the URI
         raise _bad("client_id in the request object differs from the one in the URI")
     if p.get("response_type") != "vp_token":
         raise _bad("response_type must be vp_token")
-    if p.get("response_mode") != "direct_post":
-        raise _bad("only response_mode direct_post is supported")
+    mode = p.get("response_mode")
+    if mode not in (DIRECT_POST, DIRECT_POST_JWT):
+        raise _bad("only response_mode direct_post or direct_post.jwt is supported")
+    key, enc = _encryption(p) if mode == DIRECT_POST_JWT else (None, None)
     response_uri = peer.url(p.get("response_uri"), "response_uri")
     if not authenticated and response_uri != verifier:  # §5.9.3: redirect_uri prefix names the response URI
         raise _bad("response_uri must equal the redirect_uri client identifier")
@@ -187,7 +249,10 @@ def _validate(
             dcql = json.loads(dcql)
         except ValueError:
             raise _bad("dcql_query is not JSON") from None
-    return PresentationRequest(client_id, verifier, authenticated, response_uri, nonce, state, parse_dcql(dcql), exp, p)
+    return PresentationRequest(
+        client_id, verifier, authenticated, response_uri, nonce, state, parse_dcql(dcql), exp, p, mode, key, enc,
+        wallet_nonce,
+    )  # fmt: skip
 
 
 # --- consent -------------------------------------------------------------------------------------------
@@ -271,9 +336,7 @@ def respond(
                 nonce=req.nonce, now=now,
             )
         ]  # fmt: skip
-    form = {"vp_token": json.dumps(vp_token, separators=(",", ":"))}
-    if req.state is not None:
-        form["state"] = req.state
+    form = _response_form(req, vp_token)
     peer = Peer(http, allow_http=allow_http, refused=VerifierRefusedError)
     outcome = "accepted"
     try:
@@ -286,6 +349,21 @@ def respond(
             wallet.log(LogEntry(now, m.credential_id, "openid4vp", req.client_id, m.disclose, "", outcome))
     body = resp.json("presentation response") if resp.body.strip() else {}
     return body
+
+
+def _response_form(req: PresentationRequest, vp_token: dict[str, list[str]]) -> dict[str, str]:
+    if req.response_mode == DIRECT_POST_JWT:
+        assert req.encryption_jwk is not None and req.encryption_enc is not None
+        inner: dict[str, Any] = {"vp_token": vp_token}
+        if req.state is not None:
+            inner["state"] = req.state
+        apu = req.wallet_nonce.encode() if req.wallet_nonce else None
+        return {"response": jwe.encrypt(inner, req.encryption_jwk, enc=req.encryption_enc, apu=apu,
+                                        apv=req.nonce.encode())}  # fmt: skip
+    form = {"vp_token": json.dumps(vp_token, separators=(",", ":"))}
+    if req.state is not None:
+        form["state"] = req.state
+    return form
 
 
 def decline(consent: Consent, *, http: httpx.Client, allow_http: bool = False) -> None:

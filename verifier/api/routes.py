@@ -57,7 +57,8 @@ async def verify_image(request: Request, policy: str = Query(max_length=64),
 
 async def create_request(body: PresentationRequestIn, request: Request) -> PresentationRequestOut:
     parts = _parts(request)
-    req, uri, qr = parts.requests.create(parts.verifier.policy(body.policy))
+    req, uri, qr = parts.requests.create(parts.verifier.policy(body.policy), response_mode=body.response_mode,
+                                         request_uri_method=body.request_uri_method)
     return PresentationRequestOut(id=req.id, uri=uri, request_uri=parts.requests.request_uri(req.id), qr_png=qr,
                                   expires_at=req.expires_at, status=req.status)
 
@@ -70,14 +71,25 @@ async def get_request(request_id: str, request: Request) -> JSONResponse:
 async def request_object(request_id: str, request: Request) -> Response:
     parts = _parts(request)
     policy = parts.verifier.policy(parts.requests.get(request_id).policy)
-    token = parts.requests.request_object(request_id, policy)
+    wallet: dict[str, str] = {}
+    if request.method == "POST":  # request_uri_method=post (OpenID4VP 1.0 5.10.1); unknown parameters are ignored
+        form = await _form(request, "a request_uri POST", allow_empty=True)
+        wallet = {k: form[k] for k in ("wallet_nonce", "wallet_metadata") if k in form}
+    token = parts.requests.request_object(request_id, policy, **wallet)
     return Response(token, media_type="application/oauth-authz-req+jwt")
 
 
+async def _form(request: Request, what: str, *, allow_empty: bool = False) -> dict[str, str]:
+    ctype = request.headers.get("content-type", "")
+    if allow_empty and not ctype and not await request.body():
+        return {}
+    if not ctype.startswith("application/x-www-form-urlencoded"):
+        raise UnsupportedMediaError(f"{what} is application/x-www-form-urlencoded")
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
 async def direct_post(request: Request) -> JSONResponse:
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raise UnsupportedMediaError("direct_post answers are application/x-www-form-urlencoded")
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = await _form(request, "a direct_post answer")
     parts = _parts(request)
     await asyncio.to_thread(parts.requests.answer, form, parts.verifier)
     return JSONResponse({})  # cross-device: no redirect_uri for the wallet to follow
@@ -130,10 +142,13 @@ def install(app: FastAPI) -> None:
     app.get("/v1/requests/{request_id}", responses=_PROBLEMS, summary="Poll an OpenID4VP request")(get_request)
     app.get("/v1/requests/{request_id}/request.jwt", responses=_PROBLEMS, summary="Signed request object")(
         request_object)
+    app.post("/v1/requests/{request_id}/request.jwt", responses=_PROBLEMS,
+             summary="Signed request object for request_uri_method=post (form: wallet_nonce, wallet_metadata)")(
+        request_object)
     app.get("/v1/requests/{request_id}/events", responses=_PROBLEMS, summary="Server-sent events for a request")(
         request_events)
-    app.post("/v1/openid4vp/response", responses=_PROBLEMS, summary="OpenID4VP direct_post response endpoint")(
-        direct_post)
+    app.post("/v1/openid4vp/response", responses=_PROBLEMS,
+             summary="OpenID4VP direct_post and direct_post.jwt response endpoint")(direct_post)
     app.get("/v1/policies", summary="Policies this verifier knows")(policies)
     app.get("/v1/trust", summary="Trust snapshot freshness")(trust_status)
     app.get("/counter", include_in_schema=False)(counter)

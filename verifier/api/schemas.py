@@ -5,7 +5,7 @@ Bounds on every string keep a hostile body from costing more than the size limit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,6 +53,10 @@ class PresentationRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = Field(max_length=64)
+    response_mode: Literal["direct_post", "direct_post.jwt"] = Field(
+        "direct_post", description="`direct_post.jwt`: the wallet encrypts its answer to a key made for this request")
+    request_uri_method: Literal["get", "post"] = Field(
+        "get", description="`post`: the wallet POSTs wallet_metadata and wallet_nonce to fetch the request object")
 
 
 class PresentationRequestOut(BaseModel):

@@ -49,6 +49,7 @@ CASES = [
     ("POST", "/v1/requests", NEGATIVE),
     ("GET", "/v1/requests/{request_id}", POSITIVE),
     ("GET", "/v1/requests/{request_id}/request.jwt", POSITIVE),
+    ("POST", "/v1/requests/{request_id}/request.jwt", POSITIVE),
     ("POST", "/v1/openid4vp/response", POSITIVE),
 ]
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]

@@ -200,3 +200,62 @@ def test_invalid_requests_are_refused_with_a_code(verifier: FakeVerifier, overri
 def test_malformed_or_unsupported_uris_are_refused(verifier: FakeVerifier, uri: str) -> None:
     with pytest.raises(PresentationRequestError):
         resolve_request(uri, http=verifier.client(), now=NOW)
+
+
+# --- request_uri_method=post and direct_post.jwt (OpenID4VP 1.0 §5.10.1, §8.3) -------------------------
+def _jwt_meta(key: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    from credcore import jwe
+
+    return {"jwks": {"keys": [jwe.public_jwk(key)]}, **extra}
+
+
+def test_post_fetch_sends_wallet_metadata_and_a_nonce_that_must_come_back(
+    held: StoredCredential, verifier: FakeVerifier
+) -> None:
+    uri = verifier.request(_dcql(["age_over_19"])) + "&request_uri_method=post"
+    with pytest.raises(PresentationRequestError, match="wallet_nonce"):
+        resolve_request(uri, http=verifier.client(), now=NOW)
+    [form] = verifier.fetch_forms
+    meta = json.loads(form["wallet_metadata"])
+    assert len(form["wallet_nonce"]) >= 16 and meta["request_object_signing_alg_values_supported"] == ["ES256"]
+    assert meta["authorization_encryption_enc_values_supported"] == ["A128GCM", "A256GCM"]
+
+
+def test_encrypted_answer_is_a_jwe_to_the_verifiers_key(
+    wallet: Wallet, held: StoredCredential, verifier: FakeVerifier
+) -> None:
+    from credcore import jwe
+
+    key = jwe.generate_key("k1")
+    meta = _jwt_meta(key, encrypted_response_enc_values_supported=["A128CBC-HS256", "A256GCM"])
+    uri = verifier.request(_dcql(["age_over_19"]), response_mode="direct_post.jwt", client_metadata=meta)
+    request = resolve_request(uri, http=verifier.client(), now=NOW)
+    assert (request.response_mode, request.encryption_enc) == ("direct_post.jwt", "A256GCM")
+    respond(wallet, prepare(wallet, request), http=verifier.client(), now=NOW)
+    [form] = verifier.answers
+    assert set(form) == {"response"}
+    header = jwe.protected_header(form["response"])
+    assert (header["kid"], header["enc"], header["alg"]) == ("k1", "A256GCM", "ECDH-ES")
+    inner = jwe.decrypt(form["response"], key)
+    assert inner["state"] == request.state and list(inner["vp_token"]) == ["resident"]
+
+
+@pytest.mark.parametrize(("meta", "match"), [
+    ({}, "jwks"),
+    ({"jwks": {"keys": [{"kty": "RSA", "n": "x", "e": "AQAB", "alg": "RSA-OAEP"}]}}, "no P-256"),
+    ({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "alg": "ECDH-ES"}]}}, "not a valid"),
+    ("sig-key", "no P-256"),
+    ("cbc-only", "content encryption"),
+])
+def test_encrypted_requests_the_wallet_cannot_serve_are_refused(
+    held: StoredCredential, verifier: FakeVerifier, meta: Any, match: str
+) -> None:
+    from credcore import jwe
+
+    if meta == "sig-key":
+        meta = {"jwks": {"keys": [{**jwe.public_jwk(jwe.generate_key("s")), "use": "sig"}]}}
+    elif meta == "cbc-only":
+        meta = _jwt_meta(jwe.generate_key("c"), encrypted_response_enc_values_supported=["A128CBC-HS256"])
+    uri = verifier.request(_dcql(["age_over_19"]), response_mode="direct_post.jwt", client_metadata=meta)
+    with pytest.raises(PresentationRequestError, match=match):
+        resolve_request(uri, http=verifier.client(), now=NOW)

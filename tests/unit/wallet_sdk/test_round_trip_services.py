@@ -161,6 +161,21 @@ def test_online_presentation_to_the_real_verifier(
     assert query_of(created["uri"])["client_id"] == request.client_id
 
 
+def test_encrypted_answer_after_a_post_fetch_to_the_real_verifier(
+    tmp_path: Path, held: tuple[Wallet, str, str], issuer: tuple[TestClient, Any], clock: Clock
+) -> None:
+    wallet, _, _ = held
+    with _verifier(tmp_path, _trust(*issuer), clock) as verifier:
+        body = {"policy": "age-over-19", "response_mode": "direct_post.jwt", "request_uri_method": "post"}
+        created = verifier.post("/v1/requests", json=body).json()
+        request = resolve_request(created["uri"], http=verifier, now=clock.now(), allow_http=True)
+        assert request.response_mode == "direct_post.jwt" and request.wallet_nonce
+        assert request.raw["wallet_nonce"] == request.wallet_nonce and request.encryption_enc == "A128GCM"
+        respond(wallet, prepare(wallet, request), http=verifier, now=clock.now(), allow_http=True)
+        result = verifier.get(f"/v1/requests/{created['id']}").json()
+    assert result["status"] == "done" and result["result"]["verified"] is True, result
+
+
 def test_revocation_reaches_the_wallet_and_the_verifier(
     tmp_path: Path, held: tuple[Wallet, str, str], issuer: tuple[TestClient, Any], clock: Clock
 ) -> None:

@@ -34,6 +34,7 @@ class FakeVerifier:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # state -> request payload
     answers: list[dict[str, str]] = field(default_factory=list)
     results: list[VerificationResult] = field(default_factory=list)
+    fetch_forms: list[dict[str, str]] = field(default_factory=list)  # request_uri_method=post bodies
 
     @property
     def client_id(self) -> str:
@@ -80,7 +81,9 @@ class FakeVerifier:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
-        if request.method == "GET" and url.startswith(f"{BASE}/requests/"):
+        if request.method in ("GET", "POST") and url.startswith(f"{BASE}/requests/"):
+            if request.method == "POST":
+                self.fetch_forms.append({k: v[0] for k, v in parse_qs(request.content.decode()).items()})
             token = self.objects.get(url.rsplit("/", 1)[1])
             if token is None:
                 return httpx.Response(404, json={"error": "not_found"})
@@ -88,10 +91,13 @@ class FakeVerifier:
         if request.method == "POST" and url == f"{BASE}/response":
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
             self.answers.append(form)
-            payload = self.pending.pop(form.get("state", ""), None)
+            state = form.get("state", next(iter(self.pending), "") if "response" in form else "")
+            payload = self.pending.pop(state, None)
             if payload is None:
                 return httpx.Response(400, json={"error": "invalid_request", "error_description": "unknown state"})
             if "error" in form:
+                return httpx.Response(200, json={})
+            if "response" in form:  # direct_post.jwt: the test decrypts and checks it
                 return httpx.Response(200, json={})
             for items in json.loads(form["vp_token"]).values():
                 for text in items:
