@@ -1,6 +1,7 @@
 """The deployment file: where the registries live on which chain, written once and read by every service.
 
-``civicpass chain up`` writes it; the issuer, the verifier and the CLI read it. Private keys of dev accounts
+``civicpass chain up`` writes it; the issuer, the verifier and the CLI read it. ``civicpass governance init`` adds
+the consortium's TrustGovernance address once it holds the registry's admin role. Private keys of dev accounts
 may appear only in a file marked ``dev`` (a throw-away local chain), and loading refuses them otherwise, so a
 production deployment file can never smuggle keys around.
 """
@@ -35,7 +36,11 @@ class DevAccount:
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    """Chain id, RPC URL and registry addresses; ``from_block`` is where event readers start."""
+    """Chain id, RPC URL and registry addresses; ``from_block`` is where event readers start.
+
+    ``governance`` is the TrustGovernance contract when a consortium was set up (it is not one of
+    :attr:`addresses`: trust sync reads only the registries).
+    """
 
     chain_id: int
     trust_registry: ChecksumAddress
@@ -45,6 +50,7 @@ class Deployment:
     rpc_url: str | None = None
     dev: bool = False
     accounts: tuple[DevAccount, ...] = ()
+    governance: ChecksumAddress | None = None
 
     def __post_init__(self) -> None:
         if not self.dev and any(a.private_key for a in self.accounts):
@@ -73,6 +79,7 @@ class Deployment:
                 "TrustRegistry": self.trust_registry,
                 "AnchorRegistry": self.anchor_registry,
                 "StatusRegistry": self.status_registry,
+                **({"TrustGovernance": self.governance} if self.governance else {}),
             },
             "accounts": [
                 {"role": a.role, "address": a.address, **({"privateKey": a.private_key} if a.private_key else {})}
@@ -105,6 +112,7 @@ class Deployment:
                 rpc_url=rpc_url,
                 dev=dev,
                 accounts=accounts,
+                governance=_address(contracts["TrustGovernance"]) if "TrustGovernance" in contracts else None,
             )
         except (KeyError, TypeError, AttributeError):
             raise DeploymentFileError("deployment file lacks a required member") from None

@@ -109,6 +109,15 @@ class TrustGovernance:
         The proofs are checked here first (a bad one would only waste the deployment's gas) and again on chain.
         Hand over the registry afterwards: ``TrustRegistry.transfer_admin(governance.address, ...)``.
         """
+        rx = cls.send_deploy(sender, registry=registry, members=members, threshold=threshold).wait()
+        assert rx.contract_address is not None
+        return cls(w3, rx.contract_address)
+
+    @staticmethod
+    def send_deploy(
+        sender: Signer, *, registry: str, members: Sequence[tuple[bytes, bytes]], threshold: int
+    ) -> PendingTx:
+        """Send the deployment of :meth:`deploy` without waiting (the receipt's ``contract_address`` is it)."""
         if not 1 <= threshold <= len(members) <= bls.MAX_MEMBERS:
             raise InvalidThresholdError("need 1 <= threshold <= members <= 64")
         for pk, pop in members:
@@ -118,10 +127,8 @@ class TrustGovernance:
         pops = [bls.g2_xy(pop) for _, pop in members]
         args = abi_encode(["address", "bytes[]", "bytes[]", "uint8"], [registry, keys, pops, threshold])
         bytecode = bytes.fromhex(_artifact()["bytecode"][2:])
-        gas = 2_000_000 + (_GAS_ADMIT + _GAS_PER_MEMBER) * len(members)  # ~1.7M of it: the 8 KB code deposit
-        rx = sender.send(None, bytecode + args, gas=gas).wait()
-        assert rx.contract_address is not None
-        return cls(w3, rx.contract_address)
+        gas = 2_000_000 + (_GAS_ADMIT + _GAS_PER_MEMBER) * len(members)  # most of it: the 8 KB code deposit
+        return sender.send(None, bytecode + args, gas=gas)
 
     # --- reads ---------------------------------------------------------------------------------------------
     def chain_id(self) -> int:

@@ -47,6 +47,17 @@ def test_deployment_file_round_trips_with_dev_keys_private(tmp_path):
         d.account("nobody")
 
 
+def test_the_governance_address_round_trips_and_is_optional(tmp_path):
+    gov = Web3.to_checksum_address("0x" + "33" * 20)
+    path = tmp_path / "deployment.json"
+    _deployment(governance=gov).save(path)
+    assert Deployment.load(path).governance == gov
+    assert gov not in Deployment.load(path).addresses  # trust sync reads the registries only
+    _deployment().save(path)
+    assert Deployment.load(path).governance is None
+    assert "TrustGovernance" not in json.loads(path.read_text())["contracts"]
+
+
 def test_private_keys_are_refused_outside_dev(tmp_path):
     account = DevAccount("admin", Web3.to_checksum_address(ADDR), "0x" + "22" * 32)
     with pytest.raises(DeploymentFileError):
@@ -67,6 +78,8 @@ def test_private_keys_are_refused_outside_dev(tmp_path):
         json.dumps(_deployment().to_json() | {"contracts": {}}),
         json.dumps(_deployment().to_json() | {"chainId": "1"}),
         json.dumps(_deployment().to_json() | {"rpcUrl": 5}),
+        json.dumps(_deployment().to_json() | {"contracts": {"TrustRegistry": ADDR, "AnchorRegistry": ADDR,
+                                                             "StatusRegistry": ADDR, "TrustGovernance": "0x12"}}),
         json.dumps(_deployment().to_json() | {"contracts": {"TrustRegistry": "0x12", "AnchorRegistry": ADDR,
                                                              "StatusRegistry": ADDR}}),
     ],

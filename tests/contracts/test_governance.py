@@ -195,39 +195,3 @@ def test_membership_changes_take_effect_and_keep_the_pop_check(gov):
                     preflight=False).wait()
     assert gov.gov.members() == [PKS[0], bls.public_key(newcomer), *PKS[2:]]  # the last took the freed position
     assert gov.gov.nonce() == 2
-
-
-def test_cli_propose_sign_submit_members(anvil_chain, tmp_path, capsys):
-    from civicpass.cli import main
-
-    chain = anvil_chain
-    chain.revert()
-    try:
-        keys = [tmp_path / f"member{i}.json" for i in range(3)]
-        for k in keys:
-            assert main(["governance", "keygen", "--out", str(k)]) == 0
-        docs = [json.loads(k.read_text()) for k in keys]
-        members = [(bytes.fromhex(d["public_key"]), bytes.fromhex(d["proof_of_possession"])) for d in docs]
-        trust = chain.registries(chain.base)[0]
-        gov = TrustGovernance.deploy(chain.w3, chain.admin, registry=trust.address, members=members, threshold=2)
-        trust.transfer_admin(gov.address, sender=chain.admin).wait()
-        where = ["--governance", gov.address, "--rpc-url", chain.w3.provider.endpoint_uri]
-        proposal = tmp_path / "proposal.json"
-        account = chain.issuer2.address
-        assert main(["governance", "propose", "accredit", account, f"did:ethr:0x7a69:{account}", "Market office",
-                     RESIDENT, "--out", str(proposal), *where]) == 0
-        sender_key = tmp_path / "sender.key"
-        sender_key.write_text(chain.outsider._account.key.hex())
-        submit = ["governance", "submit", str(proposal), "--sender-key-file", str(sender_key), *where]
-        assert main(["governance", "sign", str(proposal), "--key", str(keys[0]), "--yes"]) == 0
-        assert main(submit) == 1  # one of two signatures: refused off chain
-        assert main(["governance", "sign", str(proposal), "--key", str(keys[2]), "--yes"]) == 0
-        chain.outsider.reset_nonce()
-        assert main(submit) == 0
-        assert trust.may_issue(account, RESIDENT)
-        assert main(submit) == 1  # replay: the consortium's nonce moved on
-        capsys.readouterr()
-        assert main(["governance", "members", *where]) == 0
-        assert "2 of 3, next nonce 1" in capsys.readouterr().out
-    finally:
-        chain.revert()
