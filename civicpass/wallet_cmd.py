@@ -57,6 +57,8 @@ def register(sub: Any) -> None:
     p.add_argument("offer", help="openid-credential-offer:// URI, a file, a QR photo, or -")
     p.add_argument("--tx-code", help="the transaction code (PIN) the issuer gave you")
     p.add_argument("--copies", type=int, default=10, help="offline copies to ask for (default 10)")
+    p.add_argument("--sd-jwt-copies", type=int, default=1,
+                   help="SD-JWT VCs to ask for; with more than one, each is presented once (default 1)")
     p.set_defaults(func=_guard(run_accept))
     p = ws.add_parser("list", parents=[common], help="list stored credentials")
     p.add_argument("--json", action="store_true")
@@ -241,8 +243,9 @@ def run_accept(args: argparse.Namespace) -> int:
                 raise MalformedInputError("this offer needs --tx-code (the PIN the issuer gave you)")
             tx_code = input(f"{offer.tx_code.description or 'Transaction code'}: ").strip()
         stored = receive(wallet, offer, tx_code=tx_code, http=http, trust=trust, now=now, copies=args.copies,
-                         allow_http=args.allow_http)  # fmt: skip
-    parts = (["SD-JWT VC"] if stored.sd_jwt else []) + (
+                         sd_jwt_copies=args.sd_jwt_copies, allow_http=args.allow_http)  # fmt: skip
+    n = len(stored.sd_jwts)
+    parts = ([f"{n} SD-JWT VCs" if n > 1 else "SD-JWT VC"] if n else []) + (
         [f"{len(stored.copies)} offline copies"] if stored.copies else []
     )
     print(f"stored {stored.name or stored.vct} from {stored.issuer} as {stored.id}: {' + '.join(parts)}")

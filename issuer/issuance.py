@@ -98,15 +98,19 @@ class Issuance:
         claims: Mapping[str, Any],
         *,
         credential_id: str,
-        sd_key: PublicKey | None,
+        sd_keys: Sequence[PublicKey],
         cp1_keys: Sequence[PublicKey],
         iat: int,
         exp: int,
     ) -> Draft:
-        """Sign every artefact for a freshly drawn random slot; call outside any transaction."""
-        kinds = ([SD_JWT_FORMAT] if sd_key is not None else []) + [CP1_FORMAT] * len(cp1_keys)
+        """Sign every artefact for a freshly drawn random slot; call outside any transaction.
+
+        One SD-JWT VC per key in ``sd_keys`` and one CP1 copy per key in ``cp1_keys``: each copy is bound to
+        its own holder key and has its own status slot and salts, so two copies cannot be linked.
+        """
+        kinds = [SD_JWT_FORMAT] * len(sd_keys) + [CP1_FORMAT] * len(cp1_keys)
         draft = Draft(self, ctype, dict(claims), ctype.profile_claims(claims) if cp1_keys else {}, credential_id,
-                      kinds, ([sd_key] if sd_key is not None else []) + list(cp1_keys), iat, exp)
+                      kinds, [*sd_keys, *cp1_keys], iat, exp)
         draft.sign(list(range(len(kinds))), self.slots.draw(None, len(kinds), now=iat))
         return draft
 

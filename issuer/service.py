@@ -235,7 +235,7 @@ class IssuerService:
             raise InvalidCredentialRequestError("this credential type has no compact (CP1) form")
         self._require_registered_key()
         cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=self.keys.signing_time(now))
-        draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_key=holder_keys[0],
+        draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_keys=holder_keys[:1],
                                     cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp)
         def store() -> tuple[list[str], tuple[int, str]]:
             with self._tx_conn() as conn:
@@ -319,7 +319,7 @@ class IssuerService:
             return offers.issue_nonce(session, now=self.clock.now(), ttl=self.settings.nonce_ttl)
 
     def credential(self, access_token: str | None, request: object) -> Issued:
-        """The credential endpoint (§8): one SD-JWT VC, or a batch of CP1 copies, bound to the proof keys.
+        """The credential endpoint (§8): a batch of SD-JWT VCs or of CP1 copies, one per proof key.
 
         Reads and checks first, signs outside any transaction, then re-checks under the offer's row lock
         (a concurrent request may have used the nonce or the configuration meanwhile) and stores.
@@ -331,7 +331,8 @@ class IssuerService:
         with self.sessions() as session:
             offer = offers.offer_for_token(session, access_token, now=now, lock=False)
             ctype, fmt = self._offered(offer, config_id, configs)
-            limit = 1 if fmt == SD_JWT_FORMAT else self.settings.batch_size
+            # §8.2, §12.2.4: up to batch_size proofs for every configuration, one credential per proof key
+            limit = self.settings.batch_size
             if not 1 <= len(proofs) <= limit:
                 raise InvalidCredentialRequestError(f"send 1 to {limit} proofs for this configuration")
             claims = json.loads(offer.claims_json or "{}")
@@ -339,9 +340,9 @@ class IssuerService:
             cred = cred or self.issuance.new_credential(ctype, actor=offer.created_by, offer_id=offer.id,
                                                            now=self.keys.signing_time(now))
         checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
-        sd_key = checked.keys[0] if fmt == SD_JWT_FORMAT else None
+        sd_keys = checked.keys if fmt == SD_JWT_FORMAT else ()
         cp1_keys = () if fmt == SD_JWT_FORMAT else checked.keys
-        draft = self.issuance.draft(ctype, claims, credential_id=cred.id, sd_key=sd_key, cp1_keys=cp1_keys,
+        draft = self.issuance.draft(ctype, claims, credential_id=cred.id, sd_keys=sd_keys, cp1_keys=cp1_keys,
                                     iat=cred.iat, exp=cred.exp)
 
         def store() -> tuple[Issued, tuple[int, str]]:

@@ -37,10 +37,10 @@ class AnchorReport:
 def credential_digests(record: StoredCredential) -> set[bytes]:
     """The Merkle leaf values of everything in ``record`` (TEAM_PLAN: credential digest conventions)."""
     out = {hashlib.sha256(c.credential).digest() for c in record.copies}
-    if record.sd_jwt is not None:
+    if record.sd_jwts:
         from credcore.sdjwt import credential_digest
 
-        out.add(credential_digest(record.sd_jwt))
+        out.update(credential_digest(c.text) for c in record.sd_jwts)
     return out
 
 

@@ -41,7 +41,7 @@ from credcore.errors import CredError, MalformedInputError
 from credcore.keys import parse_json_object
 from wallet_sdk._http import Peer
 from wallet_sdk.dcql import DcqlQuery, Held, Match, lookup, parse_dcql, select
-from wallet_sdk.errors import PresentationRequestError, VerifierRefusedError, WalletNotFoundError
+from wallet_sdk.errors import PresentationRequestError, VerifierRefusedError
 from wallet_sdk.records import LogEntry
 from wallet_sdk.store import Wallet
 
@@ -327,12 +327,10 @@ def respond(
     req = consent.request
     vp_token: dict[str, list[str]] = {}
     for qid, m in consent.matches.items():
-        record = wallet.load(m.credential_id)
-        if record.sd_jwt is None or record.sd_jwt_key is None:
-            raise WalletNotFoundError("the chosen credential has no SD-JWT VC")
+        held = wallet.take_sd_jwt(m.credential_id).copy  # a fresh copy of a batch: verifiers cannot link
         vp_token[qid] = [
             present_sd_jwt(
-                record.sd_jwt, disclose=m.disclose, holder_key=record.sd_jwt_key, audience=req.client_id,
+                held.text, disclose=m.disclose, holder_key=held.holder_key, audience=req.client_id,
                 nonce=req.nonce, now=now,
             )
         ]  # fmt: skip

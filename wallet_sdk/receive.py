@@ -30,7 +30,7 @@ from wallet_sdk._http import Peer
 from wallet_sdk.checks import CP1_FORMAT, SD_JWT_FORMAT, Facts, check_cp1_copy, check_sd_jwt, cp1_facts, sd_jwt_facts
 from wallet_sdk.errors import CredentialRejectedError, IssuerRefusedError, PresentationRequestError
 from wallet_sdk.offer import PRE_AUTH_GRANT, CredentialOffer, resolve_offer
-from wallet_sdk.records import Cp1Copy, StoredCredential
+from wallet_sdk.records import Cp1Copy, SdJwtCopy, StoredCredential
 from wallet_sdk.store import Wallet
 
 __all__ = ["PROOF_TYP", "IssuerMetadata", "fetch_metadata", "key_proof", "receive", "well_known"]
@@ -203,6 +203,7 @@ def receive(
     trust: TrustSnapshot,
     now: int,
     copies: int = DEFAULT_COPIES,
+    sd_jwt_copies: int = 1,
     allow_http: bool = False,
     new_key: Callable[[], SigningKey] = SigningKey.generate,
 ) -> StoredCredential:
@@ -213,6 +214,8 @@ def receive(
         trust: issuers and keys to check the credentials against (the app builds it, e.g. from the chain's
             trust registry or from issuer JWKs); a credential from an issuer not in it is refused.
         copies: CP1 copies wanted (capped by the issuer's batch size).
+        sd_jwt_copies: SD-JWT VCs wanted (capped likewise), each bound to its own key: with more than one,
+            each copy is presented once (:meth:`Wallet.take_sd_jwt`), so two presentations cannot be linked.
         allow_http: permit plain-HTTP endpoints on non-loopback hosts (tests only).
 
     Raises:
@@ -231,7 +234,9 @@ def receive(
     got = _Received(meta.credential_issuer)
     try:
         if SD_JWT_FORMAT in by_format:
-            _take_sd_jwt(peer, meta, token, by_format[SD_JWT_FORMAT], got, trust=trust, now=now, new_key=new_key)
+            n = max(1, min(sd_jwt_copies, meta.batch_size))
+            _take_sd_jwt(peer, meta, token, by_format[SD_JWT_FORMAT], got, count=n, trust=trust, now=now,
+                         new_key=new_key)
         if CP1_FORMAT in by_format:
             keys = [new_key() for _ in range(max(1, min(copies, meta.batch_size)))]
             creds, nid = _request_credentials(peer, meta, token, by_format[CP1_FORMAT], keys, now=now)
@@ -252,8 +257,7 @@ def receive(
 @dataclass(slots=True)
 class _Received:
     credential_issuer: str
-    sd_jwt: str | None = None
-    sd_jwt_key: SigningKey | None = None
+    sd_jwts: list[SdJwtCopy] = field(default_factory=list)
     facts: Facts | None = None
     name: str = ""
     copies: list[Cp1Copy] = field(default_factory=list)
@@ -283,8 +287,9 @@ class _Received:
             received_at=now,
             issued_at=facts.issued_at,
             expires_at=facts.expires_at,
-            sd_jwt=self.sd_jwt,
-            sd_jwt_key=self.sd_jwt_key,
+            sd_jwt=self.sd_jwts[0].text if self.sd_jwts else None,
+            sd_jwt_key=self.sd_jwts[0].holder_key if self.sd_jwts else None,
+            more_sd_jwts=tuple(self.sd_jwts[1:]),
             copies=tuple(self.copies),
             status=facts.status,
             credential_issuer=meta.credential_issuer,
@@ -299,16 +304,24 @@ def _take_sd_jwt(
     config_id: str,
     got: _Received,
     *,
+    count: int,
     trust: TrustSnapshot,
     now: int,
     new_key: Callable[[], SigningKey],
 ) -> None:
     config = meta.configurations[config_id]
-    key = new_key()
-    creds, nid = _request_credentials(peer, meta, token, config_id, [key], now=now)
+    keys = [new_key() for _ in range(count)]
+    creds, nid = _request_credentials(peer, meta, token, config_id, keys, now=now)
     got.notifications += [nid] if nid else []
     vct = config.get("vct")
-    got.sd_jwt = check_sd_jwt(creds[0], key, trust=trust, now=now, expected_vct=vct if isinstance(vct, str) else None)
-    got.sd_jwt_key = key
-    got.facts = sd_jwt_facts(got.sd_jwt)
+    expected = vct if isinstance(vct, str) else None
+    got.sd_jwts = [
+        SdJwtCopy(check_sd_jwt(c, k, trust=trust, now=now, expected_vct=expected), k)
+        for c, k in zip(creds, keys, strict=True)
+    ]
+    facts = [sd_jwt_facts(c.text) for c in got.sd_jwts]
+    if any((f.vct, f.issuer) != (facts[0].vct, facts[0].issuer) for f in facts):
+        raise CredentialRejectedError("the SD-JWT VCs of one batch differ in type or issuer", check="format",
+                                      reason="wrong_type")  # fmt: skip
+    got.facts = facts[0]
     got.name = _display_name(config)

@@ -20,6 +20,8 @@ __all__ = [
     "Cp1Copy",
     "CredentialSummary",
     "LogEntry",
+    "SdJwtCopy",
+    "SdJwtRef",
     "StatusRef",
     "StoredCredential",
     "key_from_json",
@@ -74,6 +76,21 @@ class Cp1Copy:
 
 
 @dataclass(frozen=True, slots=True)
+class SdJwtCopy:
+    """One SD-JWT VC of a batch and the holder key bound into it (``cnf.jwk``)."""
+
+    text: str
+    holder_key: SigningKey = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sd_jwt": self.text, "key": key_to_json(self.holder_key)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> SdJwtCopy:
+        return cls(str(obj["sd_jwt"]), key_from_json(obj["key"]))
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCredential:
     """One credential as issued: the SD-JWT VC (online use) and its batch of CP1 copies (offline use)."""
 
@@ -90,6 +107,15 @@ class StoredCredential:
     credential_issuer: str = ""  # the OpenID4VCI Credential Issuer URL it came from
     name: str = ""
     anchor_proofs: Mapping[str, Any] = field(default_factory=dict)  # digest hex -> AnchorProof JSON
+    #: The other SD-JWT VCs of a batch (``sd_jwt`` is the first); each is shown once (see Wallet.take_sd_jwt).
+    more_sd_jwts: tuple[SdJwtCopy, ...] = ()
+
+    @property
+    def sd_jwts(self) -> tuple[SdJwtCopy, ...]:
+        """Every SD-JWT VC copy held, the first one first."""
+        if self.sd_jwt is None or self.sd_jwt_key is None:
+            return self.more_sd_jwts
+        return (SdJwtCopy(self.sd_jwt, self.sd_jwt_key), *self.more_sd_jwts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +132,7 @@ class StoredCredential:
             "credential_issuer": self.credential_issuer,
             "name": self.name,
             "anchor_proofs": dict(self.anchor_proofs),
+            "more_sd_jwts": [c.to_json() for c in self.more_sd_jwts],
         }
 
     @classmethod
@@ -126,6 +153,7 @@ class StoredCredential:
                 credential_issuer=str(obj.get("credential_issuer", "")),
                 name=str(obj.get("name", "")),
                 anchor_proofs=dict(obj.get("anchor_proofs") or {}),
+                more_sd_jwts=tuple(SdJwtCopy.from_json(c) for c in obj.get("more_sd_jwts") or ()),
             )
         except (KeyError, TypeError, ValueError, CredError):
             raise WalletCorruptError("credential record is malformed") from None
@@ -141,6 +169,7 @@ class StoredCredential:
             has_sd_jwt=self.sd_jwt is not None,
             copy_profiles=tuple(c.profile for c in self.copies),
             used=used,
+            sd_jwt_count=len(self.sd_jwts),
         )
 
 
@@ -163,6 +192,11 @@ class CredentialSummary:
     used: frozenset[int] = frozenset()
     status: str | None = None  # "valid" | "revoked" | "suspended" | None (never checked)
     status_checked_at: int | None = None
+    sd_jwt_count: int = 0
+    sd_jwt_used: frozenset[int] = frozenset()  # indices of SD-JWT copies already shown (batches only)
+
+    def unused_sd_jwts(self) -> list[int]:
+        return [i for i in range(self.sd_jwt_count) if i not in self.sd_jwt_used]
 
     def unused(self, profile: str | None = None) -> list[int]:
         return [i for i, p in enumerate(self.copy_profiles) if i not in self.used and (profile is None or p == profile)]
@@ -184,6 +218,8 @@ class CredentialSummary:
             "used": sorted(self.used),
             "status": self.status,
             "status_checked_at": self.status_checked_at,
+            "sd_jwt_count": self.sd_jwt_count,
+            "sd_jwt_used": sorted(self.sd_jwt_used),
         }
 
     @classmethod
@@ -201,6 +237,8 @@ class CredentialSummary:
                 used=frozenset(int(i) for i in obj["used"]),
                 status=obj.get("status"),
                 status_checked_at=obj.get("status_checked_at"),
+                sd_jwt_count=int(obj.get("sd_jwt_count", 1 if obj["has_sd_jwt"] else 0)),
+                sd_jwt_used=frozenset(int(i) for i in obj.get("sd_jwt_used", ())),
             )
         except (KeyError, TypeError, ValueError):
             raise WalletCorruptError("wallet index entry is malformed") from None
@@ -213,6 +251,16 @@ class CopyRef:
     credential_id: str
     index: int
     copy: Cp1Copy
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class SdJwtRef:
+    """An SD-JWT VC copy taken for one presentation, with how many unused copies remain."""
+
+    credential_id: str
+    index: int
+    copy: SdJwtCopy
     remaining: int
 
 

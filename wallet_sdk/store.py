@@ -45,7 +45,7 @@ from wallet_sdk.errors import (
     WalletExistsError,
     WalletNotFoundError,
 )
-from wallet_sdk.records import CopyRef, CredentialSummary, LogEntry, StoredCredential
+from wallet_sdk.records import CopyRef, CredentialSummary, LogEntry, SdJwtRef, StoredCredential
 
 __all__ = ["FORMAT", "Wallet"]
 
@@ -212,6 +212,29 @@ class Wallet:
             self._write_index()
             return CopyRef(cid, index, record.copies[index], len(free) - 1)
 
+    def take_sd_jwt(self, credential_id: str) -> SdJwtRef:
+        """An SD-JWT VC copy to present. A credential received as a batch gives each copy once, marked spent on
+        disk before it is returned (unlinkable single-use copies); one received as a single SD-JWT VC reuses it.
+
+        Raises:
+            NoUnusedCopyError: every copy of the batch was shown (refresh for a new batch).
+        """
+        with self._locked():
+            cid = self.resolve(credential_id)
+            summary = self._index[cid]
+            record = self.load(cid)
+            held = record.sd_jwts
+            if not held:
+                raise NoUnusedCopyError("this credential has no SD-JWT VC", credential_id=cid, profile="")
+            if len(held) == 1:
+                return SdJwtRef(cid, 0, held[0], 1)
+            free = summary.unused_sd_jwts()
+            if not free:
+                raise NoUnusedCopyError(credential_id=cid, profile="sd-jwt")
+            self._index[cid] = dataclasses.replace(summary, sd_jwt_used=summary.sd_jwt_used | {free[0]})
+            self._write_index()
+            return SdJwtRef(cid, free[0], held[free[0]], len(free) - 1)
+
     def record_status(self, credential_id: str, status: str, checked_at: int) -> None:
         with self._locked():
             cid = self.resolve(credential_id)
@@ -309,4 +332,5 @@ def _with_id(c: StoredCredential, cid: str) -> StoredCredential:
 
 
 def _merge(new: CredentialSummary, old: CredentialSummary) -> CredentialSummary:
-    return dataclasses.replace(new, used=old.used, status=old.status, status_checked_at=old.status_checked_at)
+    return dataclasses.replace(new, used=old.used, status=old.status, status_checked_at=old.status_checked_at,
+                               sd_jwt_used=old.sd_jwt_used)

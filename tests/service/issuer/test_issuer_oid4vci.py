@@ -233,6 +233,35 @@ def test_batch_larger_than_advertised_is_refused(redeemed, settings):
     assert _error(wallet.request(token, "ResidentCredential_cp1", proofs)) == "invalid_credential_request"
 
 
+def test_sd_jwt_batch_gives_one_unlinkable_credential_per_proof_key(redeemed, service, client, clock):
+    wallet, token = redeemed
+    keys, nonce = [HolderKey() for _ in range(3)], wallet.nonce()
+    r = wallet.request(token, "ResidentCredential", [k.proof(aud=BASE, nonce=nonce, iat=wallet.now) for k in keys])
+    assert r.status_code == 200, r.text
+    creds = [c["credential"] for c in r.json()["credentials"]]
+    assert len(creds) == 3 and len(set(creds)) == 3
+    service.run_workers_once(force=True)
+    trust = trust_from_issuer(client, service.issuer_id, [1])
+    seen = []
+    for text, key in zip(creds, keys, strict=True):
+        payload = sdjwt.unsafe_decode(text)["payload"]
+        seen.append((payload["status"]["status_list"]["idx"], payload["cnf"]["jwk"]["x"], frozenset(payload["_sd"])))
+        pres = sdjwt.present_sd_jwt(text, disclose=["city"], holder_key=signing_key_of(key), audience="a", nonce="n",
+                                    now=clock.now())
+        assert verify_presentation(pres, trust=trust, now=clock.now(), audience="a", nonce="n").verified
+        assert payload["cnf"]["jwk"] == key.jwk  # bound to its own proof's key, in the order of the proofs
+    # no shared status slot, holder key or digest between copies (salts differ, so digests do)
+    for i in range(3):
+        assert len({s[i] for s in seen}) == 3
+
+
+def test_sd_jwt_batch_larger_than_advertised_is_refused(redeemed, settings):
+    wallet, token = redeemed
+    nonce = wallet.nonce()
+    proofs = [HolderKey().proof(aud=BASE, nonce=nonce, iat=wallet.now) for _ in range(settings.batch_size + 1)]
+    assert _error(wallet.request(token, "ResidentCredential", proofs)) == "invalid_credential_request"
+
+
 def test_configuration_not_offered_is_refused(redeemed):
     wallet, token = redeemed
     proof = HolderKey().proof(aud=BASE, nonce=wallet.nonce(), iat=wallet.now)

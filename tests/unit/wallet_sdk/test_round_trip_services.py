@@ -176,6 +176,35 @@ def test_encrypted_answer_after_a_post_fetch_to_the_real_verifier(
     assert result["status"] == "done" and result["result"]["verified"] is True, result
 
 
+def test_sd_jwt_batch_copies_are_each_presented_once_then_refused(
+    tmp_path: Path, issuer: tuple[TestClient, Any], clock: Clock
+) -> None:
+    from credcore.sdjwt import unsafe_decode
+    from wallet_sdk.errors import NoUnusedCopyError
+
+    client, service = issuer
+    wallet = Wallet.create(tmp_path / "wb", PASS, kdf=FAST_KDF)
+    offer = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": CLAIMS}).json()
+    stored = receive(wallet, offer["credential_offer_uri"], tx_code=offer["tx_code"], http=client,
+                     trust=_trust(client, service), now=clock.now(), copies=2, sd_jwt_copies=3,
+                     allow_http=True)  # fmt: skip
+    record = Wallet.open(wallet.path, PASS).load(stored.id)
+    assert len(record.sd_jwts) == 3 and wallet.summary(stored.id).sd_jwt_count == 3
+    keys_seen = set()
+    with _verifier(tmp_path, _trust(client, service), clock) as verifier:
+        for _ in range(3):
+            created = verifier.post("/v1/requests", json={"policy": "age-over-19"}).json()
+            request = resolve_request(created["uri"], http=verifier, now=clock.now(), allow_http=True)
+            respond(wallet, prepare(wallet, request), http=verifier, now=clock.now(), allow_http=True)
+            result = verifier.get(f"/v1/requests/{created['id']}").json()
+            assert result["result"]["verified"] is True, result
+        for i in range(3):
+            keys_seen.add(unsafe_decode(record.sd_jwts[i].text)["payload"]["cnf"]["jwk"]["x"])
+        assert len(keys_seen) == 3 and wallet.summary(stored.id).unused_sd_jwts() == []
+        with pytest.raises(NoUnusedCopyError):
+            wallet.take_sd_jwt(stored.id)
+
+
 def test_revocation_reaches_the_wallet_and_the_verifier(
     tmp_path: Path, held: tuple[Wallet, str, str], issuer: tuple[TestClient, Any], clock: Clock
 ) -> None:
