@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from credcore.errors import ConflictError, MalformedInputError, NotFoundError, RefusedError
+from credcore.errors import ConflictError, InfrastructureError, MalformedInputError, NotFoundError, RefusedError
 
-__all__ = ["NoQrCodeError", "RequestExpiredError", "RequestUsedError", "ResponseModeMismatchError",
+__all__ = ["DecoderBusyError", "NoQrCodeError", "RequestExpiredError", "RequestUsedError", "ResponseModeMismatchError",
            "StateMismatchError", "UnknownPolicyError", "UnknownRequestError", "UnsupportedMediaError",
            "WalletMetadataError"]
 
@@ -52,3 +52,11 @@ class StateMismatchError(MalformedInputError):
 class WalletMetadataError(RefusedError):
     code = "wallet_metadata_unsupported"
     title = "The wallet supports none of this verifier's algorithms"
+
+
+class DecoderBusyError(InfrastructureError):
+    """Every image decoder of this worker is busy and its queue is full: retry shortly (503, Retry-After)."""
+
+    code = "image_decoder_busy"
+    title = "Image decoders are busy"
+    retry_after = 1

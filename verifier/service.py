@@ -9,6 +9,7 @@ request was well formed, the credential was not. Only an unknown policy or an un
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -183,11 +184,9 @@ class VerifierService:
         audience: str | None = None,
         received_programmes: Collection[str | int] = (),
     ) -> Verdict:
-        """:meth:`verify` with an async replay cache: credcore runs against a :class:`DeferredReplay`, then
-        the recorded keys are settled without blocking the event loop."""
-        if self.async_replay is None:
-            return self.verify(presentation, policy_name, nonce=nonce, audience=audience,
-                               received_programmes=received_programmes)
+        """:meth:`verify` for the event loop: credcore runs against a :class:`DeferredReplay`, then the recorded
+        keys are settled without blocking the loop (the async Redis client, or the synchronous guard, such
+        as the SQL cache's write, in a worker thread)."""
         policy = self.policy(policy_name)
         now = self.clock.now()
         snap = self.trust.current()
@@ -195,7 +194,11 @@ class VerifierService:
         result = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience,
                             replay=deferred)
         for key, expires_at in deferred.keys:
-            if not await self.async_replay.first_use(key, expires_at):
+            if self.async_replay is not None:
+                first = await self.async_replay.first_use(key, expires_at)
+            else:
+                first = await asyncio.to_thread(self.replay.first_use, key, expires_at)
+            if not first:
                 result = as_replayed(result)
                 break
         stale = self.is_stale(snap, now)
@@ -226,7 +229,7 @@ def verify_qr(
     trust: TrustSnapshot,
     policy: Policy,
     now: int,
-    replay: ReplayGuard | None = None,
+    replay: ReplayGuard,
     nonce: str | None = None,
     audience: str | None = None,
     received_programmes: Collection[str | int] = (),
@@ -234,15 +237,15 @@ def verify_qr(
 ) -> Verdict:
     """The library entry point for an app that embeds the verifier (a merchant app): no service, no I/O.
 
-    ``replay`` should be the app's own persistent guard; without one a scanned QR could be accepted twice.
+    ``replay`` is required: the app's own guard, shared by every call and persistent where the app restarts
+    (a fresh guard per call would accept the same scanned QR twice).
     """
-    from credcore._defaults import MemoryReplayGuard
 
     class _At:
         def now(self) -> int:
             return now
 
     svc = VerifierService(policies={policy.name: policy}, trust=StaticTrust(trust),
-                          replay=replay or MemoryReplayGuard(), clock=_At(), audience=audience,
+                          replay=replay, clock=_At(), audience=audience,
                           max_snapshot_age_s=max_snapshot_age_s)
     return svc.verify(text, policy.name, nonce=nonce, audience=audience, received_programmes=received_programmes)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, PositiveInt, SecretStr, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["VerifierSettings"]
@@ -55,6 +55,17 @@ class VerifierSettings(BaseSettings):
     policies_dir: Path | None = None
     max_body_bytes: PositiveInt = 64 * 1024
     max_image_bytes: PositiveInt = 8 * 1024 * 1024
+    #: QR photo decodes running at once per worker (each holds memory in proportion to the image's pixels),
+    #: and how many more may wait; beyond that ``POST /v1/verify/image`` answers 503 with Retry-After.
+    image_decoders: PositiveInt = 1
+    image_decode_queue: NonNegativeInt = 4
+
+    # --- slow clients (civicpass/_serving.py) ---------------------------------------------------------
+    #: Seconds a client has for a request's line and headers, then for its body; an idle kept-alive
+    #: connection is closed after ``http_keep_alive_s``.
+    http_header_timeout_s: float = Field(10.0, gt=0)
+    http_body_timeout_s: float = Field(30.0, gt=0)
+    http_keep_alive_s: PositiveInt = 5
 
     # --- OpenID4VP ------------------------------------------------------------------------------------
     #: Private JWK (JSON) signing request objects; dev generates one and keeps it under data_dir.

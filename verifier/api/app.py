@@ -22,6 +22,7 @@ from credcore._defaults import SystemClock
 from credcore.ports import Clock, ReplayGuard
 from verifier.api import problems, routes
 from verifier.api.fastlane import VerifyFastLane
+from verifier.api.images import ImageDecoder
 from verifier.api.limits import BodyLimit
 from verifier.openid4vp import PresentationRequests
 from verifier.policies import load_policies
@@ -125,9 +126,11 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
             if aclose is not None:
                 await aclose()
             parts.engine.dispose()
+            app.state.images.close()
 
     app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan)
     app.state.parts = parts
+    app.state.images = ImageDecoder(settings.image_decoders, settings.image_decode_queue)
     problems.install(app)
     routes.install(app)
     app.mount("/static", StaticFiles(directory=routes.STATIC), name="static")

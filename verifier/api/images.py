@@ -2,21 +2,25 @@
 
 Only PNG and JPEG are accepted, recognised by their magic bytes rather than the declared type (a phone
 browser may label a photo ``application/octet-stream``). Decoding is :mod:`verifier.scan` (zxing-cpp),
-run in a worker thread: a 720p frame takes tens of milliseconds and must not stall the event loop.
+run off the event loop in a small pool per worker (:class:`ImageDecoder`): a decode holds memory in
+proportion to the image's pixels, so the pool bounds how many run at once, a short queue absorbs a burst,
+and anything beyond is refused at once with 503 ``image_decoder_busy`` and ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from credcore.errors import MalformedInputError
 from verifier import scan
-from verifier.errors import NoQrCodeError, UnsupportedMediaError
+from verifier.errors import DecoderBusyError, NoQrCodeError, UnsupportedMediaError
 
-__all__ = ["decode_text", "read_presentation"]
+__all__ = ["ImageDecoder", "decode_text", "read_image"]
 
 
 def _require_image(data: bytes) -> None:
@@ -24,7 +28,8 @@ def _require_image(data: bytes) -> None:
         raise UnsupportedMediaError("upload a PNG or JPEG image")
 
 
-async def _image_bytes(request: Request) -> bytes:
+async def read_image(request: Request) -> bytes:
+    """The image bytes of the request (multipart field ``image`` or the raw body); refuses non-images."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         try:
@@ -32,12 +37,15 @@ async def _image_bytes(request: Request) -> bytes:
                 upload = form.get("image")
                 if not isinstance(upload, UploadFile):
                     raise MalformedInputError("multipart body needs a file field 'image'")
-                return await upload.read()
+                data = await upload.read()
         except MalformedInputError:
             raise
         except Exception:  # python-multipart's errors are not one class; all mean a broken upload
             raise MalformedInputError("multipart body cannot be parsed") from None
-    return await request.body()
+    else:
+        data = await request.body()
+    _require_image(data)  # refuse non-images before a decoder is spent on them
+    return data
 
 
 def decode_text(data: bytes) -> str:
@@ -49,7 +57,31 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-async def read_presentation(request: Request) -> str:
-    data = await _image_bytes(request)
-    _require_image(data)  # refuse non-images before a thread is spent on them
-    return await asyncio.to_thread(decode_text, data)
+class ImageDecoder:
+    """At most ``workers`` decodes at once and ``queue`` more waiting; beyond that :class:`DecoderBusyError`.
+
+    A slot is released when the decode itself ends, not when its request does: a client that hangs up
+    mid-decode does not free memory that a thread is still using.
+    """
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qr-decode")
+        self._capacity = workers + queue
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    def _release(self, _: Future[str]) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    async def decode_text(self, data: bytes) -> str:
+        with self._lock:
+            if self._admitted >= self._capacity:
+                raise DecoderBusyError("every image decoder is busy; retry shortly")
+            self._admitted += 1
+        future = self._pool.submit(decode_text, data)
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

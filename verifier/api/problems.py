@@ -61,7 +61,11 @@ async def _cred_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         log.warning("%s on %s: %s", exc.code, request.url.path, exc.detail)
-    return problem(status, exc.code, exc.title, exc.detail, request.url.path)
+    response = problem(status, exc.code, exc.title, exc.detail, request.url.path)
+    retry_after = getattr(exc, "retry_after", None)  # busy or rate limited: when to try again, in seconds
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from verifier.api.fastlane import VERIFY_PATH, FastJSONResponse, answer_verify
-from verifier.api.images import read_presentation
+from verifier.api.images import read_image
 from verifier.api.schemas import PresentationRequestIn, PresentationRequestOut, ProblemOut, VerifyIn, VerifyOut
 from verifier.errors import UnsupportedMediaError
 
@@ -29,8 +29,8 @@ _PROBLEM_SCHEMA = ProblemOut.model_json_schema()
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": why, "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
     for status, why in [(400, "malformed body"), (404, "unknown policy or request"), (409, "request already used"),
-                        (410, "request expired"), (413, "body too large"), (415, "unsupported media type"),
-                        (422, "body or parameters do not match the schema"), (503, "replay cache or chain down")]
+                        (410, "request expired"), (413, "body or image too large"), (415, "unsupported media type"),
+                        (422, "body or parameters do not match the schema"), (503, "dependency down or decoders busy")]
 }
 _VERDICT = {200: {"model": VerifyOut}, **_PROBLEMS}
 _TERMINAL = frozenset({"done", "error", "expired"})
@@ -51,14 +51,16 @@ async def verify_image(request: Request, policy: str = Query(max_length=64),
                        nonce: str | None = Query(None, max_length=256)) -> Response:
     svc = _parts(request).verifier
     svc.policy(policy)  # an unknown policy is refused before any pixel is decoded
-    text = await read_presentation(request)
-    return FastJSONResponse(svc.verify(text, policy, nonce=nonce).to_json())
+    text = await request.app.state.images.decode_text(await read_image(request))
+    return FastJSONResponse((await svc.verify_async(text, policy, nonce=nonce)).to_json())
 
 
 async def create_request(body: PresentationRequestIn, request: Request) -> PresentationRequestOut:
     parts = _parts(request)
-    req, uri, qr = parts.requests.create(parts.verifier.policy(body.policy), response_mode=body.response_mode,
-                                         request_uri_method=body.request_uri_method)
+    # an insert and a PNG render: off the event loop
+    req, uri, qr = await asyncio.to_thread(parts.requests.create, parts.verifier.policy(body.policy),
+                                           response_mode=body.response_mode,
+                                           request_uri_method=body.request_uri_method)
     return PresentationRequestOut(id=req.id, uri=uri, request_uri=parts.requests.request_uri(req.id), qr_png=qr,
                                   expires_at=req.expires_at, status=req.status)
 

@@ -284,7 +284,7 @@ def test_image_with_too_many_pixels_is_refused_before_decoding(capsys, tmp_path)
     huge = tmp_path / "huge.png"
     Image.new("1", (8000, 6000), 1).save(huge)  # 48 megapixels, a few kilobytes on disk
     code, _, err = _cli(capsys, "inspect", str(huge))
-    assert code == 2 and err.startswith("civicpass: payload_too_large:")
+    assert code == 2 and err.startswith("civicpass: image_too_large:")
 
 
 def test_status_list_without_issuer_key_is_a_usage_error(capsys, files):

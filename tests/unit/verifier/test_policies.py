@@ -168,6 +168,7 @@ def test_claims_needed_lists_required_and_predicate_claims_once():
 
 
 def test_library_entry_point_verifies_a_cp1_text_without_a_service():
+    from credcore._defaults import MemoryReplayGuard
     from credcore.cp1 import issue_cp1, present_cp1
     from credcore.keys import SigningKey
     from credcore.status_list import StatusList
@@ -182,5 +183,16 @@ def test_library_entry_point_verifies_a_cp1_text_without_a_service():
                      holder_key=holder.public_key, status_list_id=1, status_index=0, iat=now - 1, exp=now + 60)
     text = present_cp1(cred, holder_key=holder, now=now)
     policy = load_policies()["age-over-19"]
-    assert verify_qr(text, trust=trust, policy=policy, now=now).verified
-    assert verify_qr(text, trust=trust, policy=policy, now=now + 3600).to_json()["code"] == "expired"
+    guard = MemoryReplayGuard()
+    assert verify_qr(text, trust=trust, policy=policy, now=now, replay=guard).verified
+    assert verify_qr(text, trust=trust, policy=policy, now=now, replay=guard).to_json()["code"] == "replayed"
+    later = verify_qr(text, trust=trust, policy=policy, now=now + 3600, replay=MemoryReplayGuard())
+    assert later.to_json()["code"] == "expired"
+
+
+def test_library_entry_point_requires_a_replay_guard():
+    # A fresh guard per call would accept the same scanned QR twice: the caller must bring a shared one.
+    from verifier import verify_qr
+
+    with pytest.raises(TypeError, match="replay"):
+        verify_qr("CP1:x", trust=None, policy=load_policies()["age-over-19"], now=0)  # type: ignore[call-arg]
