@@ -83,30 +83,33 @@ def _logging(service: str) -> None:
     root.setLevel(logging.WARNING)
 
 
-def build_app(kind: str, service: str) -> Any:
+def build_app(kind: str, service: str) -> tuple[Any, Any]:
+    """The logged app and its settings (whose ``http_*`` fields bound slow clients)."""
     if kind == "issuer":
         from issuer.api.app import create_app as create_issuer
         from issuer.settings import IssuerSettings
 
-        return RequestLog(create_issuer(IssuerSettings()), service)
+        issuer_settings = IssuerSettings()
+        return RequestLog(create_issuer(issuer_settings), service), issuer_settings
     from verifier.api.app import create_app as create_verifier
     from verifier.settings import VerifierSettings
 
-    return RequestLog(create_verifier(VerifierSettings()), service)
+    settings = VerifierSettings()
+    return RequestLog(create_verifier(settings), service), settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import uvicorn
+    from civicpass import _serving
 
     kind, service, host, port = argv if argv is not None else sys.argv[1:]
     if kind not in ("issuer", "verifier"):
         print(f"unknown service kind {kind!r}", file=sys.stderr)
         return 2
     _logging(service)
-    app = build_app(kind, service)
-    config = uvicorn.Config(app, host=host, port=int(port), loop="uvloop", http="httptools", access_log=False,
-                            log_config=None, log_level="warning", timeout_graceful_shutdown=GRACE_S)
-    uvicorn.Server(config).run()
+    app, settings = build_app(kind, service)
+    _serving.run(_serving.config(app, host=host, port=int(port), log_config=None, log_level="warning",
+                                 timeout_graceful_shutdown=GRACE_S, header_timeout_s=settings.http_header_timeout_s,
+                                 body_timeout_s=settings.http_body_timeout_s, keep_alive_s=settings.http_keep_alive_s))
     return 0
 
 

@@ -49,8 +49,7 @@ def app_from_env() -> Any:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from civicpass import _serving
     from issuer.settings import IssuerSettings
 
     if args.base_url is None and "CIVICPASS_ISSUER_BASE_URL" not in os.environ:
@@ -67,7 +66,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"civicpass issuer: {exc}")
         return 2
     print(f"civicpass issuer on {settings.base_url} (metadata: /.well-known/openid-credential-issuer)", flush=True)
-    uvicorn.run("civicpass.issuer_cmd:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=max(1, args.workers), loop="uvloop", http="httptools", access_log=False,
-                log_level="warning")
+    _serving.run(_serving.config(
+        "civicpass.issuer_cmd:app_from_env", factory=True, host=args.host, port=args.port,
+        workers=max(1, args.workers), log_level="warning", header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s, keep_alive_s=settings.http_keep_alive_s))
     return 0

@@ -2,8 +2,8 @@
 
 This is the composition root: command-line options become ``CIVICPASS_VERIFIER_*`` variables, so that
 every uvicorn worker process builds the same :class:`~verifier.settings.VerifierSettings` from the
-environment in :func:`app_from_env`. uvloop + httptools are used on purpose: with several workers the
-default asyncio loop showed a 44 ms latency floor on this machine (TCP_NODELAY lost on the shared socket).
+environment in :func:`app_from_env`. uvicorn is set up by :mod:`civicpass._serving` (uvloop, httptools,
+deadlines for slow clients).
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ def app_from_env() -> Any:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from civicpass import _serving
     from verifier.settings import VerifierSettings
 
     for option, field in _OPTIONS.items():
@@ -64,7 +63,8 @@ def serve(args: argparse.Namespace) -> int:
     if args.public_url is None and "CIVICPASS_VERIFIER_PUBLIC_URL" not in os.environ:
         os.environ["CIVICPASS_VERIFIER_PUBLIC_URL"] = f"http://{settings.host}:{settings.port}"
     print(f"civicpass verifier on http://{settings.host}:{settings.port} (counter page: /counter)", flush=True)
-    uvicorn.run("civicpass.verifier_cmd:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=max(1, args.workers), loop="uvloop", http="httptools", access_log=False,
-                log_level="warning")
+    _serving.run(_serving.config(
+        "civicpass.verifier_cmd:app_from_env", factory=True, host=settings.host, port=settings.port,
+        workers=max(1, args.workers), log_level="warning", header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s, keep_alive_s=settings.http_keep_alive_s))
     return 0

@@ -55,6 +55,13 @@ class IssuerSettings(BaseSettings):
     #: a tenth more CPU per issuance with 4); 4 on PostgreSQL, where a few threads overlap round trips.
     worker_threads: int | None = Field(None, ge=1, le=64)
 
+    # --- slow clients (civicpass/_serving.py) ---------------------------------------------------------
+    #: Seconds a client has for a request's line and headers, then for its body; an idle kept-alive
+    #: connection is closed after ``http_keep_alive_s``.
+    http_header_timeout_s: float = Field(10.0, gt=0)
+    http_body_timeout_s: float = Field(30.0, gt=0)
+    http_keep_alive_s: int = Field(5, gt=0)
+
     # --- status lists ------------------------------------------------------------------------------
     #: Entries per list (2 bits each): 2^20 is 256 KiB raw and a few hundred bytes compressed while sparse.
     status_list_size: int = Field(1 << 20, ge=64, le=1 << 22)

@@ -36,3 +36,38 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def slowloris(port: int, count: int, *, body: bool = False) -> list[socket.socket]:
+    """``count`` connections that each start a request and stall: half a header block, or (``body=True``)
+    whole headers announcing a body that never comes. The caller closes them."""
+    head = b"POST /v1/verify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(head + (b"Content-Length: 1000\r\n\r\n{" if body else b"X-Slow: "))
+        socks.append(s)
+    return socks
+
+
+def wait_all_closed(socks: list[socket.socket], within: float) -> float:
+    """Seconds until the server has closed every one of ``socks`` (EOF or reset); fails after ``within``."""
+    import select
+    import time
+
+    start, open_ = time.monotonic(), set(socks)
+    while open_:
+        left = within - (time.monotonic() - start)
+        if left <= 0:
+            pytest.fail(f"{len(open_)} of {len(socks)} stalled connections still open after {within} s")
+        ready, _, _ = select.select(list(open_), [], [], min(left, 0.5))
+        for s in ready:
+            try:
+                while s.recv(4096):  # a 408 answer may come first, then the end of the stream
+                    pass
+            except (TimeoutError, BlockingIOError):
+                continue
+            except OSError:
+                pass
+            open_.discard(s)
+    return time.monotonic() - start
