@@ -52,7 +52,7 @@ DEMO_ISSUERS = (
     DemoIssuer("cityhall", "Busan City Hall (demo)", "issuer", (RESIDENT,), 8100),
     DemoIssuer("market", "Busan Market Support Centre (demo)", "issuer-2", (MERCHANT, GRANT), 8101),
 )
-DEFAULT_CHAIN_PORT, DEFAULT_VERIFIER_PORT = 8545, 8200
+DEFAULT_CHAIN_PORT, DEFAULT_VERIFIER_PORT, DEFAULT_WALLET_PORT = 8545, 8200, 8300
 
 
 def free_port(host: str) -> int:
@@ -117,7 +117,7 @@ class Layout:
         saved: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
         if saved.get("chain") not in (None, chain) and self.deployment.exists():
             raise UpError(f"{self.root} was set up with --chain {saved['chain']}; use that, or a new --data-dir")
-        defaults = {"chain": DEFAULT_CHAIN_PORT, "verifier": DEFAULT_VERIFIER_PORT}
+        defaults = {"chain": DEFAULT_CHAIN_PORT, "verifier": DEFAULT_VERIFIER_PORT, "wallet": DEFAULT_WALLET_PORT}
         defaults.update({i.name: i.default_port for i in DEMO_ISSUERS})
         ports: dict[str, int] = {}
         for part, default in defaults.items():

@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
     ports.add_argument("--issuer-port", type=int, help="city hall issuer (8100)")
     ports.add_argument("--market-port", type=int, help="market support centre issuer (8101)")
     ports.add_argument("--verifier-port", type=int, help="verifier and counter page (8200)")
+    ports.add_argument("--wallet-port", type=int, help="resident web wallet (8300)")
     p.set_defaults(func=run)
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         kind = chain_kind(args.chain)
         layout = Layout(args.data_dir)
         requested = {"chain": args.chain_port, "cityhall": args.issuer_port, "market": args.market_port,
-                     "verifier": args.verifier_port}
+                     "verifier": args.verifier_port, "wallet": args.wallet_port}
         ports = layout.resolve_ports(args.chain, requested)
         with Supervisor() as sup:  # leaving the block stops every child, in order, whatever happened
             code = _serve(sup, args, layout, kind, ports)
@@ -107,6 +108,7 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
     say("civicpass up: starting the issuers and the verifier ...")
     _start_issuers(sup, args, layout, urls, ports=ports, rpc_url=rpc_url, secrets=secrets)
     verifier_url = _start_verifier(sup, args, layout, ports, rpc_url)
+    wallet_url = _start_wallet(sup, layout, ports)
     target = _up_chain.block_number(rpc_url)  # the issuers' keys are registered by now
     say(f"civicpass up: syncing the verifier's trust snapshot to block {target} ...")
     sup.wait_for("the verifier's trust snapshot", _synced(verifier_url, target), sup.services[-1])
@@ -116,6 +118,8 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
     say(f"                    {urls['market']}/v1   market support centre: MerchantCredential, "
         "GrantEligibilityCredential")
     say(f"  counter page      {verifier_url}/counter")
+    if wallet_url:
+        say(f"  resident wallet   {wallet_url}/")
     say(f"  verify API        {verifier_url}/v1/verify   (policies: {verifier_url}/v1/policies)")
     say(f"  chain RPC         {rpc_url}")
     say(f"  deployment        {layout.deployment}")
@@ -175,6 +179,21 @@ def _start_verifier(sup: Any, args: argparse.Namespace, layout: Any, ports: dict
     argv = ["-m", "civicpass._up_serve", "verifier", "verifier", layout.host, str(ports["verifier"])]
     child = sup.python("verifier", argv, env)
     sup.wait_for("the verifier", http_ok(f"{url}/v1/trust"), child)
+    return url
+
+
+def _start_wallet(sup: Any, layout: Any, ports: dict[str, int]) -> str | None:
+    """The resident web wallet (civicpass.wallet_web), when set-up has built it."""
+    from civicpass._up_stack import child_env, http_ok
+    from civicpass.wallet_web import DIST
+
+    if not (DIST / "app.js").is_file():
+        say("civicpass up: the web wallet is not built (scripts/up builds it with npm); not serving it")
+        return None
+    url = f"http://{layout.host}:{ports['wallet']}"
+    argv = ["-m", "civicpass.wallet_web", layout.host, str(ports["wallet"]), "--chain", str(layout.deployment)]
+    child = sup.python("wallet", argv, child_env({}, prefix="CIVICPASS_WALLET_", defaults={}))
+    sup.wait_for("the web wallet", http_ok(f"{url}/trust.json"), child)
     return url
 
 

@@ -90,6 +90,16 @@ def register(sub: Any) -> None:
     p = ws.add_parser("restore", parents=[common], help="restore a backup into a new wallet directory")
     p.add_argument("file")
     p.set_defaults(func=_guard(run_restore))
+    _register_serve(ws)
+
+
+def _register_serve(ws: Any) -> None:
+    p = ws.add_parser("serve", help="serve the resident web wallet (a progressive web app) and the city's trust list")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8300, help="port (8300)")
+    p.add_argument("--chain", metavar="DEPLOYMENT", help="trust list from the issuers registered on chain")
+    p.add_argument("--trust", metavar="SNAPSHOT", help="trust list from a verifier's trust snapshot file")
+    p.set_defaults(func=run_serve)
 
 
 # --- plumbing -------------------------------------------------------------------------------------------
@@ -400,4 +410,17 @@ def run_restore(args: argparse.Namespace) -> int:
     backup_pass = os.environ.get("CIVICPASS_WALLET_BACKUP_PASSPHRASE") or new_pass
     wallet = restore_backup(args.file, backup_pass, _dir(args), new_passphrase=new_pass, kdf=_kdf(args))
     print(f"restored {len(wallet.summaries())} credentials into {wallet.path}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from civicpass.wallet_web import WalletNotBuiltError, serve, trust_source
+
+    try:
+        trust = trust_source(args.chain, args.trust)
+        print(f"civicpass wallet: serving the web wallet on http://{args.host}:{args.port}/", flush=True)
+        serve(args.host, args.port, trust)
+    except (WalletNotBuiltError, CredError, OSError, ValueError) as exc:
+        print(f"civicpass wallet: {exc}", file=sys.stderr)
+        return 2
     return 0

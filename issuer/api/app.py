@@ -21,6 +21,7 @@ from credcore._defaults import SecretsSaltSource, SystemClock
 from credcore.ports import Clock, SaltSource
 from issuer.anchoring import ChainGateway
 from issuer.api import problems
+from issuer.api.cors import WalletCors
 from issuer.api.deps import BodyLimit, TokenTable
 from issuer.api.routes import admin, oid4vci
 from issuer.service import IssuerService
@@ -100,6 +101,7 @@ def create_app(
         return {"status": "ok", "issuer": svc.issuer_id, "kid": svc.keys.active_kid}
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(WalletCors)  # outermost: a preflight never reaches the body limit or the routes
     return app
 
 

@@ -50,7 +50,8 @@ def interrupt(proc: Proc) -> None:
 
 
 def test_up_serves_its_urls_stops_on_ctrl_c_and_continues(tmp_path):
-    ports = ["--chain-port", "0", "--issuer-port", "0", "--market-port", "0", "--verifier-port", "0"]
+    ports = ["--chain-port", "0", "--issuer-port", "0", "--market-port", "0", "--verifier-port", "0",
+             "--wallet-port", "0"]
     first = start_up(tmp_path, "--demo", *ports)
     try:
         text = first.text()
@@ -64,6 +65,10 @@ def test_up_serves_its_urls_stops_on_ctrl_c_and_continues(tmp_path):
 
         page = httpx.get(counter, timeout=10)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        if "resident wallet" in text:  # served when set-up built it (node present)
+            wallet = printed(text, "resident wallet")
+            assert httpx.get(wallet, timeout=10).status_code == 200
+            assert httpx.get(f"{wallet}trust.json", timeout=10).json()["issuers"]
         rpc_answer = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
         assert int(rpc_answer.json()["result"], 16) > 0
         from credcore.keys import SigningKey

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from credcore._defaults import SystemClock
 from credcore.ports import Clock, ReplayGuard
 from verifier.api import problems, routes
+from verifier.api.cors import WalletCors
 from verifier.api.fastlane import VerifyFastLane
 from verifier.api.images import ImageDecoder
 from verifier.api.limits import BodyLimit
@@ -141,4 +142,5 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
     if fast_verify:
         app.add_middleware(VerifyFastLane)  # added first, so BodyLimit runs before it
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(WalletCors)  # outermost: a preflight never reaches the body limit or the routes
     return app
