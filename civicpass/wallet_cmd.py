@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
     net.add_argument("--allow-http", action="store_true", help=argparse.SUPPRESS)  # tests against non-loopback HTTP
 
     w = sub.add_parser("wallet", help="a holder's wallet: receive, keep and show credentials")
-    ws = w.add_subparsers(dest="wallet_command", required=True, metavar="ACTION")
+    ws = _with_serve(w.add_subparsers(dest="wallet_command", required=True, metavar="ACTION"))
     common.add_argument("--insecure-fast-kdf", action="store_true", help=argparse.SUPPRESS)  # tests: cheap scrypt
     p = ws.add_parser("init", parents=[common], help="create an empty encrypted wallet")
     p.set_defaults(func=_guard(run_init))
@@ -90,16 +90,17 @@ def register(sub: Any) -> None:
     p = ws.add_parser("restore", parents=[common], help="restore a backup into a new wallet directory")
     p.add_argument("file")
     p.set_defaults(func=_guard(run_restore))
-    _register_serve(ws)
 
 
-def _register_serve(ws: Any) -> None:
+def _with_serve(ws: Any) -> Any:
+    """``wallet serve`` (the web wallet) added to the wallet's sub-commands, which are returned."""
     p = ws.add_parser("serve", help="serve the resident web wallet (a progressive web app) and the city's trust list")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8300, help="port (8300)")
     p.add_argument("--chain", metavar="DEPLOYMENT", help="trust list from the issuers registered on chain")
     p.add_argument("--trust", metavar="SNAPSHOT", help="trust list from a verifier's trust snapshot file")
     p.set_defaults(func=run_serve)
+    return ws
 
 
 # --- plumbing -------------------------------------------------------------------------------------------
