@@ -8,6 +8,7 @@ which keeps bookmarks and configs stable between throw-away runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
 ROLES = ("admin", "issuer", "issuer-2", "operator", *(f"dev-{i}" for i in range(4, 10)))
 
 
-def provision(chain: RunningChain, deployment_path: Path) -> tuple[Deployment, bool]:
+def provision(
+    chain: RunningChain, deployment_path: Path, *, progress: Callable[[str], None] | None = None
+) -> tuple[Deployment, bool]:
     """Deploy TrustRegistry, AnchorRegistry and StatusRegistry unless ``deployment_path`` already
     describes a live deployment on ``chain``; write the file. Returns ``(Deployment, reused)``.
+    ``progress`` is told each deployment step.
 
     Raises:
         contracts.errors.DeploymentFileError: the existing file is not a deployment file.
@@ -45,7 +49,8 @@ def provision(chain: RunningChain, deployment_path: Path) -> tuple[Deployment, b
             if current != old:
                 current.save(deployment_path)
             return current, True
-    deployment = deploy_all(w3, chain.accounts[0].private_key, rpc_url=chain.url, dev=True, accounts=accounts)
+    deployment = deploy_all(w3, chain.accounts[0].private_key, rpc_url=chain.url, dev=True, accounts=accounts,
+                            progress=progress)
     deployment_path.parent.mkdir(parents=True, exist_ok=True)
     deployment.save(deployment_path)
     return deployment, False

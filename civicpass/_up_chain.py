@@ -10,6 +10,8 @@ from typing import Any
 
 from civicpass._up_layout import DEMO_ISSUERS, Layout
 from civicpass._up_stack import Child, Supervisor, child_env
+from civicpass.chain_cmd import PROGRESS_MARK
+from civicpass.up_cmd import say
 
 READY_MARK = "Ctrl-C stops."
 
@@ -25,10 +27,19 @@ def start_chain_child(sup: Supervisor, layout: Layout, engine: str, port: int) -
         child = sup.python("chain", args, child_env({}, prefix="CIVICPASS_CHAIN_", defaults={}), out=out,
                            stop_signal=signal.SIGINT)
 
+    relayed = 0
+
     def ready() -> bool:
+        nonlocal relayed
         with log_path.open("rb") as f:
             f.seek(offset)
-            return READY_MARK.encode() in f.read()
+            text = f.read().decode("utf-8", errors="replace")
+        lines = text.splitlines()[:-1] if not text.endswith("\n") else text.splitlines()
+        for line in lines[relayed:]:  # the deployment's steps, as the chain child reports them
+            if line.startswith(PROGRESS_MARK) and not line.startswith(f"{PROGRESS_MARK}stopped"):
+                say(f"civicpass up: {line.removeprefix(PROGRESS_MARK)}")
+        relayed = len(lines)
+        return READY_MARK in text
 
     sup.wait_for(f"the {engine} chain", ready, child, log=log_path)
     return child, f"http://127.0.0.1:{port}"

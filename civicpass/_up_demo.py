@@ -9,6 +9,9 @@ The holders are fictional; nothing here is logged, only printed to the operator'
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +42,25 @@ DEMO_HOLDINGS = (
         "amount_krw": 500000, "valid_until": "2027-12-31", "merchant_reference": "123-45-67890"}),
 )
 OFFER_RETRIES = 20
+#: What credcore.cp1 accepts: the holder proof's 30-second time step and the next one.
+QR_VALIDITY = "valid for 30 to 60 seconds after it is made"
 
 
 def _trust(deployment_path: Path, now: int) -> Any:
     from web3 import HTTPProvider, Web3
 
+    from civicpass.up_cmd import say
     from contracts import Deployment, TrustSync
 
     deployment = Deployment.load(deployment_path)
     w3 = Web3(HTTPProvider(deployment.rpc_url, request_kwargs={"timeout": 30}))
-    return TrustSync(w3, deployment).sync().snapshot(now=now)
+    say(f"civicpass up: the wallets read the registries from the chain, from block {deployment.from_block} ...")
+
+    def progress(first: int, done: int, last: int) -> None:
+        if last > first:
+            say(f"civicpass up:   block {done} of {last} ({100 * (done - first + 1) // (last - first + 1)}%)")
+
+    return TrustSync(w3, deployment).sync(progress=progress).snapshot(now=now)
 
 
 def _offer(http: httpx.Client, base: str, token: str, vct: str, claims: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +84,44 @@ def passphrase_file(layout: Layout, passphrase: str) -> Path:
     return path
 
 
+def command_prefix() -> str:
+    """How to run this ``civicpass`` from the current directory: ``civicpass`` when that name on PATH is this
+    installation, else the path of its script (``scripts/up`` runs ``.venv/bin/civicpass``, which is not on PATH)."""
+    script = Path(sys.executable).parent / "civicpass"
+    found = shutil.which("civicpass")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "civicpass"
+    return shlex.quote(_relative(script))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.absolute())
+
+
+def issuer_credential_id(http: httpx.Client, base: str, token: str, vct: str, issued_at: int) -> str | None:
+    """The issuer's id of a credential the wallet holds (the one the admin API revokes by): the wallet knows
+    only its own id, so match the type and the issuance time the credential carries."""
+    after = None
+    while True:
+        r = http.get(f"{base}/v1/credentials", params={"vct": vct, "limit": 500, **({"after": after} if after else {})},
+                     headers={"Authorization": f"Bearer {token}"})
+        r.raise_for_status()
+        found = r.json()["credentials"]
+        for c in found:
+            if c["iat"] == issued_at:
+                return str(c["id"])
+        if len(found) < 500:
+            return None
+        after = found[-1]["id"]
+
+
 def make_demo_wallets(layout: Layout, issuer_urls: dict[str, str], secrets: dict[str, Any]) -> list[str]:
-    """Fill the demo wallets (idempotent) and return the lines to print: a QR and how to make more."""
+    """Fill the demo wallets (idempotent) and return the lines to print: a QR, its text, and the commands that
+    make more and revoke it, each runnable as printed from the current directory."""
+    from civicpass.up_cmd import say
     from wallet_sdk import Wallet, present_offline, receive
 
     now = int(time.time())
@@ -89,22 +137,40 @@ def make_demo_wallets(layout: Layout, issuer_urls: dict[str, str], secrets: dict
             if held:
                 ids[(h.wallet, h.vct)] = held[-1].id
                 continue
+            say(f"civicpass up:   the {h.issuer} issuer offers {h.vct.split(':')[-2]} to the {h.wallet} wallet ...")
             token = secrets["issuers"][h.issuer]["clerk_token"]
             offer = _offer(http, issuer_urls[h.issuer], token, h.vct, h.claims)
             stored = receive(wallet, offer["credential_offer_uri"], tx_code=offer["tx_code"], http=http, trust=trust,
                              now=int(time.time()), copies=10)
             ids[(h.wallet, h.vct)] = stored.id
-    resident_dir, resident_id = layout.wallet_dir("resident"), ids[("resident", RESIDENT)]
-    shown = present_offline(Wallet.open(resident_dir, passphrase), resident_id, now=int(time.time()))
-    cmd = f"civicpass wallet qr {{id}} --wallet {{dir}} --passphrase-file {pw_file}"
-    return [
+        resident_dir, resident_id = layout.wallet_dir("resident"), ids[("resident", RESIDENT)]
+        resident = Wallet.open(resident_dir, passphrase)
+        issued_at = resident.load(resident_id).issued_at
+        at_issuer = issuer_credential_id(http, issuer_urls["cityhall"], secrets["issuers"]["cityhall"]["clerk_token"],
+                                         RESIDENT, issued_at)
+    shown = present_offline(resident, resident_id, now=int(time.time()))
+    cli, python = command_prefix(), shlex.quote(_relative(Path(sys.executable)))
+    qr = f"{cli} wallet qr {{id}} --wallet {{dir}} --passphrase-file {shlex.quote(_relative(pw_file))}"
+    secrets_file = shlex.quote(_relative(layout.secrets_path))
+    token = (f"OPERATOR=$({python} -c 'import json, sys; print(json.load(open(sys.argv[1]))"
+             f"[\"issuers\"][\"cityhall\"][\"operator_token\"])' {secrets_file})")
+    lines = [
         "demo wallets (fictional holders, received through OpenID4VCI):",
-        f"  resident  {resident_dir}  ResidentCredential {resident_id}",
+        f"  resident  {resident_dir}  ResidentCredential {resident_id} (at the city hall issuer: {at_issuer})",
         f"  merchant  {layout.wallet_dir('merchant')}  MerchantCredential {ids[('merchant', MERCHANT)]}, "
         f"GrantEligibilityCredential {ids[('merchant', GRANT)]}",
-        "scan this resident QR at the counter page (valid for about a minute, one use):",
+        f"scan this resident QR at the counter page, or paste its text there ({QR_VALIDITY}, one use):",
         shown.terminal(),
-        "more QR codes:",
-        "  " + cmd.format(id=resident_id, dir=resident_dir),
-        "  " + cmd.format(id=ids[("merchant", MERCHANT)], dir=layout.wallet_dir("merchant")),
+        f"  {shown.text}",
+        "more QR codes (each command prints a fresh one; add --text for the text alone):",
+        "  $ " + qr.format(id=resident_id, dir=shlex.quote(_relative(resident_dir))),
+        "  $ " + qr.format(id=ids[("merchant", MERCHANT)], dir=shlex.quote(_relative(layout.wallet_dir("merchant")))),
     ]
+    if at_issuer is not None:
+        url = f"{issuer_urls['cityhall']}/v1/credentials/{at_issuer}/revoke"
+        lines += [
+            f"revoke the resident credential as the city hall's operator (the token is in {layout.secrets_path}):",
+            f"  $ {token}",
+            f'  $ curl -sS -X POST -H "Authorization: Bearer $OPERATOR" {url}',
+        ]
+    return lines

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DEPLOYMENT = Path(".civicpass/deployment.json")
+PROGRESS_MARK = "civicpass chain: "  # ``civicpass up`` relays these lines from the chain's log to the terminal
 
 
 def register(sub: Any) -> None:
@@ -73,7 +74,7 @@ def _start(args: argparse.Namespace) -> Any:
 def _provision(chain: Any, path: Path) -> tuple[Any, bool]:
     from chain_local import provision
 
-    return provision(chain, path)
+    return provision(chain, path, progress=lambda step: print(f"{PROGRESS_MARK}{step}", flush=True))
 
 
 def _describe(chain: Any, deployment: Any, reused: bool, path: Path) -> None:

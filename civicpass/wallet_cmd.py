@@ -333,7 +333,9 @@ def run_qr(args: argparse.Namespace) -> int:
     try:
         while True:
             clear = "\x1b[H\x1b[2J" if args.watch and sys.stdout.isatty() else ""
-            print(clear + shown.terminal() + f"valid until {_date(shown.valid_until)} UTC; {note}", flush=True)
+            # the text too: a counter page takes it pasted when no camera is at hand
+            print(clear + shown.terminal() + shown.text + f"\nvalid until {_date(shown.valid_until)} UTC; {note}",
+                  flush=True)
             steps += 1
             if not args.watch or (args.steps and steps >= args.steps):
                 return 0

@@ -7,7 +7,7 @@ pipelined, so a deployment takes three round trips to the node.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -32,18 +32,22 @@ def deploy_all(
     rpc_url: str | None = None,
     dev: bool = False,
     accounts: Iterable[DevAccount] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Deploy and wire TrustRegistry, AnchorRegistry and StatusRegistry with ``admin`` as registry admin.
 
     ``rpc_url`` defaults to the provider's endpoint; ``dev``/``accounts`` are recorded in the Deployment
-    (private keys only when ``dev``).
+    (private keys only when ``dev``). ``progress`` is told each step before it waits for the chain.
     """
+    say = progress or (lambda _: None)
     signer = admin if isinstance(admin, Signer) else Signer(w3, admin)
     trust_art = load_artifact("TrustRegistry")
+    say("deploying TrustRegistry (1 of 3 steps) ...")
     trust_rx = signer.send(None, trust_art.bytecode + abi_encode(["address"], [signer.address]), gas=_GAS_TRUST).wait()
     trust_address = trust_rx.contract_address
     assert trust_address is not None
     ctor_arg = abi_encode(["address"], [trust_address])
+    say(f"TrustRegistry at {trust_address}; deploying AnchorRegistry and StatusRegistry (2 of 3) ...")
     gates = [
         signer.send(None, load_artifact(name).bytecode + ctor_arg, gas=_GAS_GATE_REGISTRY)
         for name in ("AnchorRegistry", "StatusRegistry")
@@ -51,6 +55,7 @@ def deploy_all(
     anchor_rx, status_rx = wait_all(gates)
     assert anchor_rx.contract_address is not None and status_rx.contract_address is not None
     trust = TrustRegistry(w3, trust_address)
+    say("attaching AnchorRegistry and StatusRegistry to the TrustRegistry (3 of 3) ...")
     wait_all(
         [
             trust.attach_registry(rx.contract_address, sender=signer, preflight=False)  # type: ignore[arg-type]

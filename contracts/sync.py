@@ -16,6 +16,7 @@ Reorganisations are out of scope: sync ``confirmations`` blocks behind the head 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,13 +217,23 @@ class TrustSync:
         with chain_errors():
             return int(self._w3.eth.block_number) - self._confirmations
 
-    def sync(self, state: TrustState | None = None, *, to_block: int | None = None) -> TrustState:
-        """Apply every event after ``state.block_number`` up to ``to_block`` (default: :meth:`head`)."""
+    def sync(
+        self,
+        state: TrustState | None = None,
+        *,
+        to_block: int | None = None,
+        progress: Callable[[int, int, int], None] | None = None,
+    ) -> TrustState:
+        """Apply every event after ``state.block_number`` up to ``to_block`` (default: :meth:`head`).
+
+        ``progress(first, done, last)`` is called after each block range read: a sync from the first block of a
+        long chain reads many ranges, and callers show how far it got.
+        """
         state = state if state is not None else TrustState(self._deployment)
         head = self.head()
         target = head if to_block is None else min(to_block, head)
         span = self._max_range
-        start = state.block_number + 1
+        start = first = state.block_number + 1
         while start <= target:
             end = min(start + span - 1, target)
             try:
@@ -238,6 +249,8 @@ class TrustSync:
                     state.apply(event)
             state.block_number = end
             start = end + 1
+            if progress is not None:
+                progress(first, end, target)
         state.block_number = max(state.block_number, target)
         return state
 

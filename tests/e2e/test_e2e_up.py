@@ -81,15 +81,16 @@ def test_up_serves_its_urls_stops_on_ctrl_c_and_continues(tmp_path):
 
         # the demo: a QR was drawn, and the printed command makes more that the counter accepts
         assert "▀" in text or "█" in text
-        command = re.search(r"^\s+(civicpass wallet qr \S+ --wallet \S+/resident --passphrase-file \S+)$", text,
+        command = re.search(r"^\s+\$ (\S+ wallet qr \S+ --wallet \S+/resident --passphrase-file \S+)$", text,
                             re.MULTILINE)
         assert command, text
-        qr = subprocess.run([sys.executable, "-m", *command.group(1).split(), "--text"], capture_output=True,
+        qr = subprocess.run([*command.group(1).split(), "--text"], capture_output=True, cwd=tmp_path,
                             text=True, timeout=60, env=base_env(), check=True)
         verifier = counter.removesuffix("/counter")
         verdict = httpx.post(f"{verifier}/v1/verify", json={"presentation": qr.stdout.strip(),
                                                            "policy": "resident-basic"}, timeout=30).json()
         assert verdict["verified"] is True, verdict
+        newcomer_runs_the_printed_commands(text, tmp_path, verifier)
     finally:
         interrupt(first)
     logs = [json.loads(line) for line in first.text().splitlines() if line.startswith("{")]
@@ -110,3 +111,22 @@ def test_up_serves_its_urls_stops_on_ctrl_c_and_continues(tmp_path):
         assert httpx.get(counter, timeout=10).status_code == 200
     finally:
         interrupt(second)
+
+
+def newcomer_runs_the_printed_commands(text: str, cwd: Path, verifier: str) -> None:
+    """Every ``$ command`` line the demo printed, run as printed by a shell in the directory ``up`` ran in, with
+    its PATH (where, as after ``scripts/up``, ``civicpass`` is not): the QR commands, the operator token, the
+    revocation."""
+    assert "valid for 30 to 60 seconds" in text  # credcore.cp1 accepts the proof's step and the next one
+    shown = re.search(r"^  (CP1:.+)$", text, re.MULTILINE)  # Base45 has spaces
+    assert shown, "the demo prints the QR's text, for pasting"
+    commands = re.findall(r"^  \$ (.+)$", text, re.MULTILINE)
+    assert len(commands) == 4 and "curl" in commands[-1] and "$OPERATOR" in commands[-1], commands
+    env = {k: v for k, v in base_env().items() if k != "OPERATOR"}  # the PATH ``up`` had (no venv, here)
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(commands)], check=False, cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("valid until") == 2, run.stdout  # two fresh QR codes
+    assert len(re.findall(r"^CP1:", run.stdout, re.MULTILINE)) == 2  # each with its text
+    revoked = json.loads(run.stdout.strip().splitlines()[-1])
+    assert revoked["status"] == "revoked", revoked
