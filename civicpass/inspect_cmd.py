@@ -5,8 +5,11 @@ through :mod:`verifier.scan`), or ``-`` for standard input. Understood texts: SD
 ``CP1:`` QR credentials, Status List Tokens (``statuslist+jwt``) and plain compact JWS.
 
 ``verify`` checks offline against issuer keys given as JWK/JWKS files (trusted for any issuer and type,
-as :meth:`TrustSnapshot.from_issuer_jwks` says). Exit 0 verified, 1 not verified, 2 input or options it
-cannot use, always with one line on stderr and never a traceback: integrators script around this.
+as :meth:`TrustSnapshot.from_issuer_jwks` says; a JWK without ``kid`` answers to any header ``kid``). An
+SD-JWT whose issuer JWT has ``typ: dc+sd-jwt`` is checked as an SD-JWT VC (civicpass's strict profile);
+any other SD-JWT as plain RFC 9901, and the output names the format it checked. Exit 0 verified, 1 not
+verified, 2 input or options it cannot use, always with one line on stderr and never a traceback:
+integrators script around this.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ MAX_INPUT_BYTES: Final = 16 * 1024 * 1024
 MAX_TEXT_BYTES: Final = 1024 * 1024
 _STATUS_LIST_TYP: Final = "statuslist+jwt"
 _LIST_PREVIEW: Final = 50
+_VC_TYP: Final = "dc+sd-jwt"
+_PLAIN_SD_JWT: Final = "sd-jwt"
+#: ``VerificationResult.format`` as the human output names it.
+_FORMAT_NAMES: Final = {"sd-jwt-vc": "sd-jwt-vc (SD-JWT VC, typ dc+sd-jwt)", "sd-jwt": "sd-jwt (plain RFC 9901)",
+                        "cp1": "cp1 (CP1: QR credential)"}
 
 
 def register(sub: Any) -> None:
@@ -101,6 +109,14 @@ def classify(text: str) -> str:
         header = parse_json_object(b64u_decode(parts[0]), "JWS header")
         return _STATUS_LIST_TYP if header.get("typ") == _STATUS_LIST_TYP else "jws"
     raise MalformedInputError("input is not a file, an SD-JWT, a CP1: text, a status list JWT or a JWS")
+
+
+def sd_jwt_format(text: str) -> str:
+    """``dc+sd-jwt`` when the issuer JWT says so (checked as an SD-JWT VC), else ``sd-jwt`` (plain RFC 9901)."""
+    from credcore.sdjwt import unsafe_decode
+
+    header = unsafe_decode(text).get("header") or {}
+    return _VC_TYP if isinstance(header, dict) and header.get("typ") == _VC_TYP else _PLAIN_SD_JWT
 
 
 # --- inspect ------------------------------------------------------------------------------------------
@@ -272,13 +288,19 @@ def run_verify(args: argparse.Namespace) -> int:
         trust = TrustSnapshot.from_issuer_jwks(
             {ANY_ISSUER: jwks}, status_lists=_load_status_lists(args.status_list, keys, now)
         )
-        result = verify_presentation(text, trust=trust, now=now, audience=args.aud, nonce=args.nonce)
+        if kind == "sd-jwt" and sd_jwt_format(text) == _PLAIN_SD_JWT:
+            from credcore.sdjwt import verify_sd_jwt
+
+            result = verify_sd_jwt(text, trust=trust, now=now, audience=args.aud, nonce=args.nonce)
+        else:
+            result = verify_presentation(text, trust=trust, now=now, audience=args.aud, nonce=args.nonce)
     except Exception as exc:  # one line, never a traceback (see module docstring)
         return _fail(exc)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str))
     else:
         print("VERIFIED" if result.verified else f"NOT VERIFIED ({result.code})")
+        print(f"  format: {_FORMAT_NAMES.get(result.format, result.format)}")
         for o in result.outcomes:
             print(f"  {'ok  ' if o.passed else 'FAIL'} {o.check:<15} {o.code or ''}")
         for name, value in result.claims.items():

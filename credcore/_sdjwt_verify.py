@@ -208,6 +208,8 @@ def _check_signature(rec: CheckRecorder, trust: TrustSnapshot, issuer: TrustedIs
                 trials.append((parsed, found[1]))
         elif kid is None or not vc:
             trials.extend((parsed, key) for key in issuer.keys)
+        else:  # a kid that is no thumbprint: only keys given as JWKs with that kid, or with none (offline trust)
+            trials.extend((parsed, key) for key in issuer.keys if key.any_kid or key.jwk_kid == kid)
     if not trials:
         raise rec.fail(Check.KEY, Code.UNKNOWN_KEY, "signing key is not registered for the issuer")
     iat = rec.now if p.iat is None else p.iat

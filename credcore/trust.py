@@ -44,6 +44,10 @@ class IssuerKey:
     valid_until: int | None = None
     revoked_at: int | None = None
     thumbprint: str = field(default="")
+    #: A key given as a bare JWK (offline use): the JWK's own ``kid``, or ``None`` when it had none, in which
+    #: case it answers to any header ``kid`` as JOSE libraries match keys. Chain keys leave both unset.
+    jwk_kid: str | None = None
+    any_kid: bool = False
 
     def __post_init__(self) -> None:
         if not self.thumbprint:
@@ -157,15 +161,23 @@ class TrustSnapshot:
         """Trust the given issuers' public JWKs for any credential type, with open validity windows.
 
         For offline checks (``civicpass verify --issuer-jwk``) and tests; a chain-synced snapshot is
-        stricter because it knows each issuer's types and each key's window.
+        stricter because it knows each issuer's types and each key's window. Beyond the thumbprint, a
+        header ``kid`` finds a JWK given with that ``kid``, or one given without any.
         """
         issuers = tuple(
             TrustedIssuer(
                 issuer_id=issuer_id,
                 name=issuer_id,
                 credential_types=frozenset({ANY_TYPE}),
-                keys=tuple(IssuerKey(PublicKey.from_jwk(jwk)) for jwk in keys),
+                keys=tuple(
+                    IssuerKey(PublicKey.from_jwk(jwk), jwk_kid=_str_or_none(jwk.get("kid")), any_kid="kid" not in jwk)
+                    for jwk in keys
+                ),
             )
             for issuer_id, keys in jwks.items()
         )
         return cls(issuers=issuers, status_lists=tuple(status_lists))
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

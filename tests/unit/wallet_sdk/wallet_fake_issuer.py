@@ -56,7 +56,9 @@ class FakeIssuer:
 
     # --- helpers for tests -----------------------------------------------------------------------------
     def trust(self) -> TrustSnapshot:
-        return TrustSnapshot.from_issuer_jwks({ISSUER_ID: [self.key.public_key.to_jwk()]})
+        # With its kid, as civicpass issuers publish keys: a kid-less JWK would answer to any header kid.
+        jwk = {**self.key.public_key.to_jwk(), "kid": self.key.public_key.thumbprint()}
+        return TrustSnapshot.from_issuer_jwks({ISSUER_ID: [jwk]})
 
     def offer(
         self, *, by_reference: bool = False, configs: tuple[str, ...] = ("resident_sd_jwt", "resident_cp1")
