@@ -11,8 +11,8 @@ once per time step and a nonce once, whichever worker sees it.
 - Redis: ``SET key 1 NX EX ttl``, the textbook atomic once-only marker; Redis expires the key itself.
   The service uses an event-loop client (:class:`AsyncRedisReplayCache`, on :mod:`verifier._resp`) so a
   worker keeps serving while Redis answers: credcore's pipeline is synchronous, so it runs with a
-  :class:`DeferredReplay` that records the keys it asks about, and the service settles them afterwards
-  (verifier.service).
+  :class:`verifier.service.DeferredReplay` that records the keys it asks about, and the service settles them
+  afterwards.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from credcore.ports import Clock
 from verifier._db import create_tables
 from verifier._resp import RedisUnavailable, RespClient
 
-__all__ = ["AsyncRedisReplayCache", "DeferredReplay", "RedisReplayCache", "SqlReplayCache", "replay_table"]
+__all__ = ["AsyncRedisReplayCache", "RedisReplayCache", "SqlReplayCache", "replay_table"]
 
 metadata = MetaData()
 replay_table: Final = Table(
@@ -94,22 +94,6 @@ class RedisReplayCache:
 
     def purge(self) -> int:
         return 0  # Redis expires keys itself
-
-
-class DeferredReplay:
-    """A ReplayGuard that only records what credcore asks; the service settles the keys afterwards.
-
-    Answering "first use" and deciding later is sound because credcore checks replay as the last step of
-    holder binding and every step after it is pure: the verdict for a replay is the same prefix of checks
-    ending in ``replayed`` (see :func:`verifier.service.as_replayed`).
-    """
-
-    def __init__(self) -> None:
-        self.keys: list[tuple[bytes, int]] = []
-
-    def first_use(self, key: bytes, expires_at: int) -> bool:
-        self.keys.append((key, expires_at))
-        return True
 
 
 class AsyncRedisReplayCache:

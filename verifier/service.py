@@ -24,7 +24,6 @@ from credcore.trust import TrustSnapshot
 from credcore.verification import Check, CheckOutcome, Code, VerificationResult, verify_presentation
 from verifier.errors import UnknownPolicyError
 from verifier.policies import Policy, PolicyDecision, evaluate
-from verifier.replay import DeferredReplay
 
 __all__ = [
     "AsyncReplayGuard",
@@ -102,6 +101,22 @@ class Verdict:
                       "max_age_seconds": self.max_snapshot_age_s},
             "checked_at": r.checked_at,
         }
+
+
+class DeferredReplay:
+    """A ReplayGuard that only records what credcore asks; the service settles the keys afterwards.
+
+    Answering "first use" and deciding later is sound because credcore checks replay as the last step of
+    holder binding and every step after it is pure: the verdict for a replay is the same prefix of checks
+    ending in ``replayed`` (see :func:`as_replayed`).
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[bytes, int]] = []
+
+    def first_use(self, key: bytes, expires_at: int) -> bool:
+        self.keys.append((key, expires_at))
+        return True
 
 
 class AsyncReplayGuard(Protocol):
