@@ -31,7 +31,12 @@ def registry_doc(w3: Any, deployment: Any, progress: Callable[[str], None]) -> d
     sync = TrustSync(w3, deployment)
     head = sync.head()
     progress(f"reading the registries' events from block {deployment.from_block} to {head} ...")
-    snapshot = sync.sync(to_block=head).snapshot(now=0)
+
+    def ranges(first: int, done: int, last: int) -> None:  # a long chain is read in block ranges
+        if done < last:
+            progress(f"  block {done} of {last}")
+
+    snapshot = sync.sync(to_block=head, progress=ranges).snapshot(now=0)
     doc: dict[str, Any] = {"trust_registry": trust.address, "chain_id": deployment.chain_id, "block": head,
                            "admin": {"address": admin, "kind": "account"}, "issuers": []}
     if governed:

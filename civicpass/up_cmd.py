@@ -200,12 +200,18 @@ def _start_wallet(sup: Any, layout: Any, ports: dict[str, int]) -> str | None:
 def _synced(verifier_url: str, block: int) -> Any:
     import httpx
 
+    seen = [-1]
+
     def probe() -> bool:
         try:
             r = httpx.get(f"{verifier_url}/v1/trust", timeout=2)
             trust = r.json() if r.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             return False
-        return (trust.get("block") or -1) >= block and trust.get("issuers", 0) >= 2
+        at = trust.get("block") or -1
+        if seen[0] < at < block:  # a long chain syncs in ranges: show how far it got
+            say(f"civicpass up:   the verifier has read up to block {at} of {block}")
+        seen[0] = max(seen[0], at)
+        return at >= block and trust.get("issuers", 0) >= 2
 
     return probe

@@ -190,7 +190,11 @@ def _trust(args: argparse.Namespace, now: int) -> tuple[Any, dict[str, bytes]]:
         from contracts.sync import TrustSync
 
         deployment = Deployment.load(args.chain)
-        state = TrustSync(_web3(deployment), deployment).sync()
+        def progress(first: int, done: int, last: int) -> None:  # a long chain is read in block ranges
+            if done < last:
+                print(f"civicpass wallet: reading the registries: block {done} of {last}", file=sys.stderr)
+
+        state = TrustSync(_web3(deployment), deployment).sync(progress=progress)
         digests = {p.uri: p.digest for p in state.pending_status_lists}
         return state.snapshot(now=now), digests
     if args.trust:

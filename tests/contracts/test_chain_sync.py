@@ -65,6 +65,14 @@ def test_sync_is_incremental_and_range_bounded(chain, deployed):
     assert full.snapshot(now=0) == state.snapshot(now=0)
 
 
+def test_sync_reports_its_progress_after_each_block_range(chain, deployed):
+    calls: list[tuple[int, int, int]] = []
+    state = TrustSync(chain.w3, chain.base, max_block_range=2).sync(progress=lambda *a: calls.append(a))
+    start, head = chain.base.from_block, state.block_number
+    assert [c[1] for c in calls] == [*range(start + 1, head, 2), head]
+    assert len(calls) == (head - start + 2) // 2 and all(c[0] == start and c[2] == head for c in calls)
+
+
 def test_key_whose_thumbprint_does_not_match_is_rejected(chain, deployed):
     trust, _, _ = deployed
     key = SigningKey.generate("P-256").public_key
