@@ -67,10 +67,14 @@ def _web3(rpc_url: str) -> Any:
     return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
 
 
-def accredit_demo_issuers(deployment_path: Path) -> list[str]:
-    """Accredit each demo issuer for its types (admin account); returns the names newly accredited."""
+def accredit_demo_issuers(deployment_path: Path, urls: dict[str, str]) -> list[str]:
+    """Accredit each demo issuer for its types (admin account); returns the names newly accredited.
+
+    The identifier is the issuer's base URL (``urls[name]``): it is the ``iss`` of its credentials, where
+    ``/.well-known/jwt-vc-issuer`` lists its keys (SD-JWT VC §3.5). State from an earlier run keeps the
+    identifier it was accredited under (a did:ethr before JWT VC Issuer Metadata); the issuer reads it back.
+    """
     from contracts import Deployment, Signer, TrustRegistry, wait_all
-    from credcore.did import did_ethr
 
     deployment = Deployment.load(deployment_path)
     assert deployment.rpc_url is not None
@@ -81,7 +85,7 @@ def accredit_demo_issuers(deployment_path: Path) -> list[str]:
     for issuer in DEMO_ISSUERS:
         address = deployment.account(issuer.account_role).address
         if trust.issuer(address) is None:
-            pending.append(trust.accredit_issuer(address, identifier=did_ethr(address, deployment.chain_id),
+            pending.append(trust.accredit_issuer(address, identifier=urls[issuer.name],
                                                  name=issuer.title, credential_types=issuer.types, sender=admin))
             done.append(issuer.name)
             continue

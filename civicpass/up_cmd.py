@@ -100,10 +100,10 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
         what = "the embedded chain (py-evm)" if kind == "embedded" else "anvil"
         say(f"civicpass up: starting {what} and deploying the registries (first run: ~10 s) ...")
         _, rpc_url = _up_chain.start_chain_child(sup, layout, kind, ports["chain"])
-    newly = _up_chain.accredit_demo_issuers(layout.deployment)
+    urls = {i.name: f"http://{host}:{ports[i.name]}" for i in DEMO_ISSUERS}
+    newly = _up_chain.accredit_demo_issuers(layout.deployment, urls)
     say(f"civicpass up: demo issuers accredited on chain ({', '.join(newly) or 'already, from the last run'})")
 
-    urls = {i.name: f"http://{host}:{ports[i.name]}" for i in DEMO_ISSUERS}
     layout.record_issuer_urls(urls)
     say("civicpass up: starting the issuers and the verifier ...")
     _start_issuers(sup, args, layout, urls, ports=ports, rpc_url=rpc_url, secrets=secrets)

@@ -1,7 +1,8 @@
 """The issuer's chain gateway over the contracts bindings (TrustRegistry, AnchorRegistry, StatusRegistry).
 
 The issuer sends its own transactions from its account (``chain_account_key``, or the ``issuer`` dev
-account of a dev deployment file), and its identifier is that account's ``did:ethr``. Every write waits
+account of a dev deployment file), and its identifier (``iss``) is the one the TrustRegistry accredited that
+account under: its HTTPS URL (SD-JWT VC §3.5, JWT VC Issuer Metadata), or the account's ``did:ethr``. Every write waits
 for its receipt, so the caller records a transaction only once it is in a block. Re-sends after a crash
 are safe: roots and keys are looked up first, and status versions continue from the chain's latest.
 """
@@ -35,7 +36,23 @@ class Web3Chain:
         self._signer = Signer(w3, account_key)
         self._trust, self._anchors, self._status = registries(w3, deployment)
         self._timeout = timeout
-        self.issuer_id = did_ethr(self._signer.address, deployment.chain_id)
+        self._did = did_ethr(self._signer.address, deployment.chain_id)
+        self._identifier: str | None = None
+
+    @property
+    def issuer_id(self) -> str:
+        """The ``iss`` of our credentials: the identifier we are accredited under (see :meth:`load_identifier`);
+        before that is read, the account's did:ethr (what earlier versions always used)."""
+        return self._identifier or self._did
+
+    def load_identifier(self) -> str:
+        """Read the identifier the TrustRegistry accredited this account under (an HTTPS URL, or a did:ethr
+        for issuers accredited before JWT VC Issuer Metadata). Raises when unreachable or not accredited."""
+        record = self._trust.issuer(self._signer.address)
+        if record is None:
+            raise ConflictError("this chain account is not an accredited issuer")
+        self._identifier = record.identifier
+        return record.identifier
 
     @property
     def address(self) -> str:

@@ -144,6 +144,8 @@ class IssuerService:
         self.issuance = Issuance(keys=self.keys, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
                                  status_uri=self.status_uri)
         self._key_on_chain = chain is None
+        # A gateway that reads our accredited identifier from the chain must have done so before we sign.
+        self._identifier_loaded = not hasattr(chain, "load_identifier")
         self._audit_hint = audit.HeadHint()
 
     # --- identity and start -----------------------------------------------------------------------
@@ -181,6 +183,14 @@ class IssuerService:
         if self.chain is None:
             self._key_on_chain = True
             return
+        if not self._identifier_loaded:
+            try:
+                self.chain.load_identifier()  # type: ignore[attr-defined]
+                self._identifier_loaded = True
+            except Exception as exc:
+                self.log(f"reading our accredited identifier failed ({type(exc).__name__}); will retry")
+                self._key_on_chain = False
+                return
         with self.sessions.begin() as session:
             for row in session.scalars(select(SigningKeyRow).where(SigningKeyRow.on_chain.is_(False))):
                 try:

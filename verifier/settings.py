@@ -43,6 +43,8 @@ class VerifierSettings(BaseSettings):
     #: Beyond this age the snapshot is stale: the verdict says so and each policy decides.
     max_snapshot_age_s: PositiveInt = 24 * 3600
     status_fetch_timeout_s: float = 5.0
+    #: How often each HTTPS issuer's /.well-known/jwt-vc-issuer is checked against the chain (0: never).
+    issuer_metadata_check_s: float = Field(300.0, ge=0)
 
     # --- replay cache --------------------------------------------------------------------------------
     replay_backend: Literal["sql", "redis"] = "sql"

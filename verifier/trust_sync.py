@@ -12,6 +12,11 @@
   under a key the chain registered for that issuer, valid at the token's ``iat``. A list served with the
   wrong digest is rejected and logged; credentials on it fail ``status_unknown`` until a good copy comes
   (fail closed: an old list may miss revocations, see contracts.sync).
+- Issuer metadata: every ``issuer_metadata_check_s``, each issuer accredited under an HTTPS identifier has
+  its JWT VC Issuer Metadata (``/.well-known/jwt-vc-issuer``, the route generic SD-JWT VC verifiers take)
+  checked against the chain: a document listing a key the chain did not register for it is refused and
+  reported (``issuer_metadata_mismatch``), since verifiers we did not write would trust that key. Our own
+  verdicts never use the document: keys come from the chain only.
 - Failures: an unreachable chain or issuer keeps the last snapshot in service. It ages, and beyond
   ``max_snapshot_age_s`` every verdict says ``stale`` and each policy decides (verifier.service).
 """
@@ -31,6 +36,7 @@ import httpx
 
 from credcore import jws
 from credcore.errors import CredError, InfrastructureError
+from credcore.issuer_metadata import check_against_chain, metadata_url, parse_issuer_metadata
 from credcore.ports import Clock
 from credcore.status_list import STATUS_LIST_JWT_TYP, verify_status_list_jwt
 from credcore.trust import TrustSnapshot
@@ -40,11 +46,12 @@ from verifier.snapshot_file import load_snapshot, save_snapshot
 if TYPE_CHECKING:  # contracts pulls in web3 (a second of start-up): only an online keeper imports it
     from contracts.sync import PendingStatusList, TrustState, TrustSync
 
-__all__ = ["MAX_STATUS_LIST_BYTES", "StatusListRejected", "TrustKeeper", "fetch_status_list"]
+__all__ = ["MAX_STATUS_LIST_BYTES", "StatusListRejected", "TrustKeeper", "check_issuer_metadata", "fetch_status_list"]
 
 log = logging.getLogger(__name__)
 #: A status list JWT larger than this is refused before it is hashed or parsed.
 MAX_STATUS_LIST_BYTES: Final = 2 * 1024 * 1024
+MAX_METADATA_BYTES: Final = 64 * 1024
 
 
 class StatusListRejected(Exception):
@@ -91,6 +98,25 @@ def fetch_status_list(client: httpx.Client, pending: PendingStatusList, known: T
     return token, parsed
 
 
+def check_issuer_metadata(client: httpx.Client, iss: str, known: TrustSnapshot) -> str:
+    """Fetch ``iss``'s JWT VC Issuer Metadata and check it against the chain: "ok", or a stable code."""
+    try:
+        url = metadata_url(iss)
+        r = client.get(url, headers={"accept": "application/json"})
+        if r.status_code != 200:
+            return f"http_{r.status_code}"
+        if len(r.content) > MAX_METADATA_BYTES:
+            return "too_large"
+        check_against_chain(parse_issuer_metadata(r.json(), expected_issuer=iss), known)
+    except httpx.HTTPError:
+        return "unreachable"
+    except ValueError:
+        return "malformed_issuer_metadata"
+    except CredError as exc:
+        return exc.code
+    return "ok"
+
+
 @dataclass(frozen=True, slots=True)
 class SyncReport:
     ok: bool
@@ -104,11 +130,15 @@ class TrustKeeper:
     """The current :class:`TrustSnapshot` for the service (``current()``), and the loop that refreshes it."""
 
     def __init__(self, *, snapshot_path: Path, clock: Clock, sync: TrustSync | None = None,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, metadata_check_s: float = 0) -> None:
         self.snapshot_path = snapshot_path
         self.clock = clock
         self._sync = sync
         self._http = http
+        self._metadata_check_s = metadata_check_s
+        self._metadata_checked: dict[str, int] = {}  # issuer id -> when its metadata was last checked
+        #: Issuer id -> "ok" or why its JWT VC Issuer Metadata was refused (a stable code).
+        self.metadata_verdicts: dict[str, str] = {}
         self._state: TrustState | None = None
         self._lock = threading.Lock()  # one sync at a time; readers never wait (they read a reference)
         self.last_report: SyncReport | None = None
@@ -137,7 +167,8 @@ class TrustKeeper:
             raise ValueError("no chain RPC URL: set chain_rpc_url or record rpc_url in the deployment file")
         w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 5}))
         http = httpx.Client(timeout=settings.status_fetch_timeout_s, follow_redirects=False)
-        return cls(snapshot_path=settings.snapshot_path, clock=clock, sync=TrustSync(w3, deployment), http=http)
+        return cls(snapshot_path=settings.snapshot_path, clock=clock, sync=TrustSync(w3, deployment), http=http,
+                   metadata_check_s=settings.issuer_metadata_check_s)
 
     @property
     def online(self) -> bool:
@@ -175,6 +206,7 @@ class TrustKeeper:
                     log.warning("status list %s v%d rejected: %s", pending.uri, pending.version, reason)
                     rejected.append((pending.uri, reason))
             snap = state.snapshot(now=now)
+            rejected += self._check_issuer_metadata(snap, now)
             self._snap = snap
             try:
                 save_snapshot(self.snapshot_path, snap)
@@ -182,6 +214,23 @@ class TrustKeeper:
                 log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
             self.last_report = SyncReport(True, snap.block_number, accepted, tuple(rejected))
             return self.last_report
+
+    def _check_issuer_metadata(self, snap: TrustSnapshot, now: int) -> list[tuple[str, str]]:
+        if not self._metadata_check_s or self._http is None:
+            return []
+        refused = []
+        for issuer in snap.issuers:
+            iss = issuer.issuer_id
+            due = self._metadata_checked.get(iss, -self._metadata_check_s - 1) + self._metadata_check_s
+            if not iss.startswith(("https://", "http://")) or now < due:
+                continue
+            self._metadata_checked[iss] = now
+            verdict = check_issuer_metadata(self._http, iss, snap)
+            self.metadata_verdicts[iss] = verdict
+            if verdict != "ok":
+                log.warning("issuer metadata of %s refused: %s", iss, verdict)
+                refused.append((iss, verdict))
+        return refused
 
     def head_moved(self) -> bool:
         """Whether the chain has a block the snapshot has not read (one ``eth_blockNumber``; False if unreachable)."""

@@ -13,7 +13,7 @@ from typing import Any
 from issuer.offers import PRE_AUTH_GRANT
 from issuer.service import CP1_FORMAT, IssuerService
 
-__all__ = ["authorization_server_metadata", "credential_issuer_metadata"]
+__all__ = ["authorization_server_metadata", "credential_issuer_metadata", "jwt_vc_issuer_metadata"]
 
 _PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}}
 
@@ -58,3 +58,22 @@ def authorization_server_metadata(service: IssuerService) -> dict[str, Any]:
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
     }
+
+
+def jwt_vc_issuer_metadata(service: IssuerService) -> dict[str, Any] | None:
+    """JWT VC Issuer Metadata (SD-JWT VC §3.5 and its metadata section): ``issuer`` (our ``iss``) and ``jwks``.
+
+    Every key the chain has registered for us is listed, rotated-out ones included (they stay valid for what
+    they signed), each with ``kid`` = its RFC 7638 thumbprint, the ``kid`` our credentials carry. A key the
+    chain does not know is never listed: civicpass verifiers refuse a key set that disagrees with the chain.
+    None when our ``iss`` is not an HTTP(S) URL (an issuer accredited under its did:ethr).
+    """
+    iss = service.issuer_id
+    if not iss.startswith(("https://", "http://")):
+        return None
+    keys = [
+        {**k.public_jwk, "kid": k.thumbprint, "use": "sig", "alg": "ES256"}
+        for k in service.list_keys()
+        if k.on_chain or service.chain is None
+    ]
+    return {"issuer": iss, "jwks": {"keys": keys}}

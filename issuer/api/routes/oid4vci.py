@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 
 from credcore.errors import NotFoundError
 from issuer.api.deps import bearer, json_body, service
-from issuer.api.metadata import authorization_server_metadata, credential_issuer_metadata
+from issuer.api.metadata import authorization_server_metadata, credential_issuer_metadata, jwt_vc_issuer_metadata
 from issuer.service import IssuerService
 
 router = APIRouter()
@@ -20,6 +21,17 @@ _NO_STORE = {"Cache-Control": "no-store"}
 @router.get("/.well-known/openid-credential-issuer")
 def issuer_metadata(svc: Svc) -> dict[str, Any]:
     return credential_issuer_metadata(svc)
+
+
+@router.get("/.well-known/jwt-vc-issuer")
+@router.get("/.well-known/jwt-vc-issuer/{tail:path}")
+def jwt_vc_issuer(svc: Svc, tail: str = "") -> JSONResponse:
+    # The well-known segment goes between host and path: an ``iss`` with a path is served at /.well-known/
+    # jwt-vc-issuer/<path> (a proxy in front routes it here); another path names another issuer.
+    body = jwt_vc_issuer_metadata(svc)
+    if body is None or tail.strip("/") != urlsplit(body["issuer"]).path.strip("/"):
+        raise NotFoundError("no JWT VC Issuer Metadata here: the issuer's iss is a DID or another URL")
+    return JSONResponse(body, headers={"Cache-Control": "max-age=300"})
 
 
 @router.get("/.well-known/oauth-authorization-server")
