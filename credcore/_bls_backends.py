@@ -1,6 +1,6 @@
 """BLS12-381 group operations behind one small interface, in two interchangeable backends (private module).
 
-Why two: ``py_ecc`` is the reference implementation (pure Python, about a second per pairing); arkworks (through
+Why two: ``py_ecc`` is the reference implementation (pure Python, so pairings are slow); arkworks (through
 ``py-arkworks-bls12381``) is native and used whenever it is installed. Both take and return ZCash-compressed points
 (48-byte G1, 96-byte G2), check subgroup membership on every decode, and are tested to agree byte for byte
 (tests/unit/credcore/test_bls.py, tests/vectors/test_hash_to_curve.py). Callers use :mod:`credcore.bls`.

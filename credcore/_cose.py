@@ -1,14 +1,13 @@
 """COSE_Sign1 (RFC 9052 §4.2) with ES256 only, and a strict decoder for the small CBOR subset CP1 uses.
 
 Why by hand rather than ``pycose`` or ``cwt``: CP1 needs one structure with one algorithm, under two
-budgets those libraries work against. Throughput: 3,500 verifications a second on one core is 285 µs per
-presentation, of which two P-256 checks and a point decompression already take ~260 µs on the project's
-VM; pycose builds message, key and attribute objects per message and pulls in a certvalidator stack.
-Strictness: a credential verifier must refuse what cbor2 (and so pycose and cwt) quietly accept:
-indefinite lengths, non-minimal integer heads, duplicate map keys (last one wins), floats and semantic
-tags (bignums, sets, shared references that even build cycles). Getting that out of cbor2 means decoding
-and re-encoding every layer to compare bytes, 17-30 µs per layer (four per presentation) on that VM;
-this decoder reads all four in about 35 µs.
+budgets those libraries work against. Throughput: the two P-256 checks and a point decompression already
+take most of a presentation's verification budget (tests/bench, BENCHMARKS.md), and pycose builds message,
+key and attribute objects per message and pulls in a certvalidator stack. Strictness: a credential verifier
+must refuse what cbor2 (and so pycose and cwt) quietly accept: indefinite lengths, non-minimal integer heads,
+duplicate map keys (last one wins), floats and semantic tags (bignums, sets, shared references that even
+build cycles). Getting that out of cbor2 means decoding and re-encoding every layer (four per presentation)
+to compare bytes, which costs several times what this decoder spends reading all four.
 
 So: encoding (issuer and holder side, not hot) uses ``cbor2`` with ``canonical=True``; decoding uses
 :func:`loads`, which accepts exactly the deterministic encoding (RFC 8949 §4.2) of unsigned and negative
@@ -16,8 +15,8 @@ integers up to 64 bits, byte and UTF-8 text strings, arrays, maps with single-by
 ascending order, false/true/null, and only the tags the caller names. Nesting depth is capped, and every
 declared length is checked against the bytes that remain before anything is built. The two structures the
 verifier signs over are written out directly (:func:`sig_structure`, :func:`holder_proof_input`), and so
-is the COSE_Sign1 :func:`sign1` returns, ten per issuance (cbor2 took ~30 µs a copy for it and its
-header, which is now encoded once per key); tests check all three, and the decoder, against ``cbor2``.
+is the COSE_Sign1 :func:`sign1` returns, ten per issuance (through cbor2 it was a visible share of an
+issuance; its header is now encoded once per key); tests check all three, and the decoder, against ``cbor2``.
 """
 
 from __future__ import annotations

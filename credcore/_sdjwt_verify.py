@@ -1,9 +1,10 @@
 """The SD-JWT verification pipeline behind :func:`credcore.sdjwt.verify_sd_jwt_vc` and ``verify_sd_jwt``.
 
-Checks run in DESIGN.md's order through :class:`~credcore.verification.CheckRecorder`: format (every part
-parses; ``typ``, ``alg``, ``_sd_alg``), trust, key (by ``kid`` = RFC 7638 thumbprint; without a usable
-``kid`` each of the issuer's keys is tried), signature, validity, status, holder binding (KB-JWT: holder
-signature under ``cnf.jwk``, ``sd_hash``, nonce, audience, freshness), replay, disclosures.
+Checks run in the pipeline's order (:mod:`credcore.verification`) through
+:class:`~credcore.verification.CheckRecorder`: format (every part parses; ``typ``, ``alg``, ``_sd_alg``), trust, key
+(by ``kid`` = RFC 7638 thumbprint; without a usable ``kid`` each of the issuer's keys is tried), signature,
+validity, status, holder binding (KB-JWT: holder signature under ``cnf.jwk``, ``sd_hash``, nonce, audience,
+freshness), replay, disclosures.
 
 Two modes. ``vc=True`` is civicpass's strict SD-JWT VC profile: ``typ: dc+sd-jwt``, string ``iss`` and
 ``vct``, numeric ``iat``, a ``kid`` (when present) that names a key registered to the issuer, a usable

@@ -7,9 +7,9 @@ in G1, 48 bytes; signatures in G2, 96 bytes; hash-to-curve BLS12381G2_XMD:SHA-25
 proves possession of its key when it registers, which is what makes summing public keys safe (rogue-key attack:
 a "key" chosen as ``X - sum(others)`` has no PoP).
 
-Two backends (credcore/_bls_backends.py) give byte-identical results: ``py_ecc`` (pure Python, the reference, about
-a second per pairing) and arkworks (native, chosen automatically when installed). Everything here is pure: no I/O,
-no clock, no randomness (keys come from a caller-supplied seed, IETF KeyGen).
+Two backends (credcore/_bls_backends.py) give byte-identical results: ``py_ecc`` (pure Python, the reference, slow:
+a pairing is a lot of big-integer arithmetic) and arkworks (native, chosen automatically when installed). Everything
+here is pure: no I/O, no clock, no randomness (keys come from a caller-supplied seed, IETF KeyGen).
 
 Messages are 32-byte keccak digests that bind the chain id, the governance contract and (for proposals) its nonce,
 so a signature is good for one proposal on one contract on one chain, once. The encodings mirror

@@ -1,4 +1,4 @@
-"""Compact QR credentials, ``CP1:``: a CWT signed by the issuer, shown with a holder proof (DESIGN.md item 2).
+"""Compact QR credentials, ``CP1:``: a CWT signed by the issuer, shown with a holder proof (docs/architecture.md).
 
 Wire format (all CBOR in deterministic encoding, RFC 8949 §4.2; then Base45 after the ``CP1:`` prefix)::
 
@@ -200,8 +200,8 @@ def _decode_presentation(data: bytes) -> _Presentation:
 # --- the common shape, read at fixed offsets -----------------------------------------------------------
 # Every presentation an issue_cp1/present_cp1 pair makes has one layout: the same heads at the same places,
 # with only integers, strings and the claims map varying. The general path (_cose.loads, then the checks in
-# _decode_credential / _decode_presentation) costs ~45 µs per presentation, mostly Python calls per CBOR item,
-# while reading this layout directly costs a few µs. The readers below accept only bytes that the general
+# _decode_credential / _decode_presentation) makes Python calls per CBOR item, while reading this layout
+# directly is a handful of slices. The readers below accept only bytes that the general
 # path accepts too and return exactly what it would return; at the first byte that differs from the layout
 # (another alg, a non-minimal head, a truncated string, an unexpected type...) they return None, and the
 # general path decides, with its own error. So the fast path can change speed, never a verdict or an error;
@@ -466,8 +466,8 @@ def verify_cp1(
 ) -> VerificationResult:
     """Verify ``CP1:`` text against ``trust`` at ``now``; every failure is a failed check with a code.
 
-    Checks in DESIGN.md order: format, trust, key, signature, validity, status, holder binding
-    (nonce, freshness, holder signature, replay). ``nonce`` is the verifier's, or ``None`` if it gave none:
+    Checks in the pipeline's order (credcore.verification): format, trust, key, signature, validity, status, holder
+    binding (nonce, freshness, holder signature, replay). ``nonce`` is the verifier's, or ``None`` if it gave none:
     a presentation must carry exactly that.
 
     Raises:

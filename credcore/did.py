@@ -5,8 +5,8 @@
   :data:`credcore.keys.ALGORITHMS` resolve; every other key type is refused with
   :class:`UnsupportedAlgorithmError`, never misread.
 - ``did:ethr`` (uPort/Veramo did:ethr method): ``did:ethr:<chain id as 0x-hex>:<EIP-55 address>``, or bare
-  ``did:ethr:<address>`` for mainnet. It is how an issuer is named on chain (TEAM_PLAN: the ``iss`` of its
-  credentials and its ``TrustRegistry`` entry), derived from its secp256k1 account key.
+  ``did:ethr:<address>`` for mainnet. It is how an issuer is named on chain (the ``iss`` of its
+  credentials and its ``TrustRegistry`` entry, so one name links the two), derived from its secp256k1 account key.
 
 Why hand-written base58: it is a dozen lines, not worth a dependency. Input is length-bounded first because
 big-integer base58 decoding is quadratic in the length.

@@ -146,8 +146,8 @@ class PublicKey:
     """A verification key on an allowed curve.
 
     Build one with :meth:`from_jwk` or :meth:`from_bytes` (or :attr:`SigningKey.public_key`). Besides the
-    ``cryptography`` key it keeps the key's encoded point, fixed at construction: ``public_bytes`` costs
-    ~7 µs a call, and ``to_bytes``, ``==`` and ``hash`` sit on the issuer's per-copy path.
+    ``cryptography`` key it keeps the key's encoded point, fixed at construction: ``public_bytes`` serialises
+    afresh on every call, and ``to_bytes``, ``==`` and ``hash`` sit on the issuer's per-copy path.
     """
 
     curve: Curve
@@ -258,7 +258,7 @@ class SigningKey:
 
     curve: Curve
     _key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey = field(repr=False)
-    # Derived once here: an issuer reads it for every copy it signs (~10 µs to build afresh).
+    # Derived once here: an issuer reads it for every copy it signs, and building it is not free.
     _public: PublicKey = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

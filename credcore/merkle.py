@@ -10,11 +10,11 @@ must equal the npm library's byte for byte (``tests/vectors/test_openzeppelin_me
 - leaves sorted by hash, stored in reverse at the end of a heap-ordered array (children of ``i`` at
   ``2i+1``/``2i+2``); proofs walk sibling by sibling to the root (OZ ``core.ts``).
 
-Why hand-written: no maintained Python port exists. Why the keccak detour: ``hashlib`` has only SHA-3
-(different padding). eth-hash's pycryptodome backend costs ~14 µs a hash; calling pycryptodome's keccak
-C functions directly with one reused state costs ~3 µs, which keeps a 1,000,000-leaf batch with every
-proof well inside the anchoring budget (see ``tests/bench/test_merkle_bench.py``). That fast path uses
-pycryptodome's cffi handle (pinned version); it is self-tested at import and falls back to the public API.
+Why hand-written: no maintained Python port exists. Why the keccak detour: ``hashlib`` has only SHA-3 (different
+padding). eth-hash's pycryptodome backend spends most of each hash in Python-level set-up; calling pycryptodome's
+keccak C functions directly with one reused state skips it, which keeps a 1,000,000-leaf batch with every proof
+inside the anchoring budget (``tests/bench/test_merkle_bench.py``). That fast path uses pycryptodome's cffi handle
+(pinned version); it is self-tested at import and falls back to the public API.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _public_hasher() -> Callable[[bytes], bytes]:
 
 
 def _fast_hasher() -> Callable[[bytes], bytes]:
-    """A keccak256 function over one private C state: ~4x faster than the public API. Not for sharing
+    """A keccak256 function over one private C state, without the public API's per-call set-up. Not for sharing
     between threads: every bulk operation makes its own."""
     raw: Any = importlib.import_module("Crypto.Util._raw_api")
     lib: Any = getattr(_keccak_mod, "_raw_keccak_lib", None)

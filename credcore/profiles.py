@@ -1,7 +1,7 @@
 """CP1 profiles as data: which claims one compact QR credential carries, under which integer keys.
 
 A ``CP1:`` credential carries exactly one profile: the minimum claims for one check at a counter or a
-merchant app (DESIGN.md "Credential formats", item 2). Each profile names the SD-JWT VC type (``vct``) it
+merchant app (docs/architecture.md, "Credential formats"). Each profile names the SD-JWT VC type (``vct``) it
 is a compact form of, so trust rules (issuer accredited for the type) are the same for both formats. The
 issuer service maps its credential types to these profiles; credcore only encodes and checks them.
 

@@ -3,12 +3,12 @@
 Base45's 45 characters are exactly QR's alphanumeric set, so a binary payload costs 1.5 characters per
 byte at 5.5 bits per character instead of 8 bits per byte in QR byte mode (RFC 9285 §1). Drawing the code
 is the wallet's job (segno); reading it is the verifier's (zxing-cpp). credcore only turns bytes into
-text and back, and bounds the size before any decoding work (STYLE.md rule 6: size caps live here).
+text and back, and bounds the size before any decoding work (secure defaults: the size cap lives here).
 
 Encoding uses the ``base45`` package. Decoding is written here because the package's decoder is both
-lenient (it strips a trailing newline, so two texts decode to the same bytes) and, at about 90 µs for a
-300-byte payload, a third of the CP1 verification budget; this one is strict and does the arithmetic for
-all groups at once on big integers. Tests check it against the package.
+lenient (it strips a trailing newline, so two texts decode to the same bytes) and slow enough, group by
+group in Python, to take a large share of the CP1 verification budget; this one is strict and does the
+arithmetic for all groups at once on big integers. Tests check it against the package.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ nested members and single array elements, named by paths like ``"address/street"
 
 Written over credcore's strict JWS rules rather than PyJWT or an SD-JWT library: the verifier must refuse
 lenient encodings and report each RFC 9901 rule as a stable code, and this is the hot path of every online
-presentation (tests/bench: at least 2,500 verifications a second). The hot path decodes with
+presentation (its throughput budget is checked in tests/bench). The hot path decodes with
 :mod:`credcore._sdjwt_jose`, the same rules as :mod:`credcore.jws` without its per-call setup. The
 OpenWallet Foundation ``sd-jwt`` library is an interop peer in the tests, both ways.
 

@@ -7,7 +7,8 @@ and base64url-encoded as ``lst``. A decompression bound protects verifiers from 
 The issuer serves each list as a Status List Token in JWT form (§5.1): ``typ: statuslist+jwt``, claims
 ``sub`` (the list's URI), ``iat``, optional ``exp``/``ttl``, and ``status_list``. The chain holds
 :func:`status_list_digest` of that exact JWT text, so a verifier accepts a served list only if its digest
-matches the chain (TEAM_PLAN), and then checks it with :func:`verify_status_list_jwt` (§8.3).
+matches the chain (so a stale or compromised server cannot roll revocations back), and then checks it with
+:func:`verify_status_list_jwt` (§8.3).
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ time, and returns a :class:`VerificationResult` naming each check with a stable 
 :class:`~credcore.errors.MalformedPresentationError` (or another ``MalformedInputError``) for text it
 cannot parse at all; every other failure is a failed check.
 
-Checks run in the order of DESIGN.md: format, trust (issuer accredited for the type), key (valid at
-``iat``), signature, validity (exp/nbf), status, holder binding (signature, nonce, audience, freshness,
-replay), disclosures, anchor. Policy runs in the verifier, on a result that passed. The pipeline stops at
-the first failed check: later checks would reason about data that is already untrusted. The result lists
-the checks that ran, so the last one is the reason.
+Checks run in this order (docs/architecture.md, "One verification decision"): format, trust (issuer accredited for
+the type), key (valid at ``iat``), signature, validity (exp/nbf), status, holder binding (signature, nonce,
+audience, freshness, replay), disclosures, anchor. Policy runs in the verifier, on a result that passed. The
+pipeline stops at the first failed check: later checks would reason about data that is already untrusted. The result
+lists the checks that ran, so the last one is the reason.
 
 Format modules (:mod:`credcore.sdjwt`, :mod:`credcore.cp1`) do their own parsing and call the shared
 steps below, so the rules for trust, key windows, validity and status are written once.
