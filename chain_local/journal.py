@@ -5,9 +5,9 @@ bytes -> bytes database (headers, bodies, receipts, state trie, canonical head, 
 to that store is logged; on start the log is read back into a dict and the chain continues from its head.
 
 Why this and not the alternatives:
-- Replaying the accepted raw transactions re-executes all of them on every start (py-evm runs a few
-  hundred transactions a second, so a day of demo use would start in minutes), and gives the same block
-  hashes only if every timestamp and prevrandao value is reproduced exactly.
+- Replaying the accepted raw transactions re-executes all of them on every start (py-evm is slow enough
+  that start-up would grow with every day of demo use), and gives the same block hashes only if every
+  timestamp and prevrandao value is reproduced exactly.
 - Pickling py-evm's objects ties the file to its class layout and rewrites the whole state every time.
 - The key-value log is blind to what py-evm does: whatever it wrote comes back byte for byte, so balances,
   code, logs, receipts and block hashes survive a restart by construction. Opening costs one read of the file.

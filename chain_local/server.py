@@ -22,7 +22,7 @@ MAX_BODY = 32 * 1024 * 1024
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: web3's requests session reuses one connection
-    disable_nagle_algorithm = True  # headers and body are two writes: Nagle + delayed ACK would add 40 ms
+    disable_nagle_algorithm = True  # headers and body are two writes: Nagle would hold the body for a delayed ACK
     server: _Server
 
     def do_POST(self) -> None:

@@ -2,8 +2,9 @@
 
 The sync reads tens of thousands of logs, so decoding is done straight from the committed ABIs with a small
 head/tail decoder for the few ABI types our events use (eth_abi is the fallback, and the judge of anything the
-fast path refuses), and checksummed addresses are cached (each checksum costs a keccak). Together that is
-~20x faster than ``contract.events.X().process_log``, and one decoder serves the logs of all three contracts.
+fast path refuses), and checksummed addresses are cached (each checksum costs a keccak). Together that
+skips the per-log object building of ``contract.events.X().process_log``, and one decoder serves the logs of
+all three contracts.
 Logs may come formatted by web3 (HexBytes, ints) or raw from JSON-RPC (hex strings); both are accepted.
 """
 

@@ -7,8 +7,8 @@ the slots with the artefacts' digests (the durable anchoring queue, ``batch_id I
 re-signs the few whose slot another issuance took meanwhile (``UNIQUE (list_id, idx)``).
 
 Wire forms: the SD-JWT VC compact string; a CP1 copy as base64url of its COSE_Sign1 (the holder adds the
-proof and the ``CP1:`` Base45 wrapping when presenting). Digests follow TEAM_PLAN: sha256 of the issuer-signed
-JWT (so disclosure choices do not change it) and sha256 of the COSE_Sign1 bytes.
+proof and the ``CP1:`` Base45 wrapping when presenting). Digests (Merkle leaves, the wallet's anchor proofs) are
+sha256 of the issuer-signed JWT (so disclosure choices do not change it) and sha256 of the COSE_Sign1 bytes.
 """
 
 from __future__ import annotations
