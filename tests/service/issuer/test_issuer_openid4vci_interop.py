@@ -1,0 +1,172 @@
+"""A third-party wallet receives credentials from our issuer by OpenID4VCI, then presents one to our verifier.
+
+openid4vci_wallet.mjs drives the OpenWallet Foundation's @openid4vc/openid4vci (pinned in package.json)
+against a running issuer (uvicorn, SQLite, no chain): credential offer by value, issuer and authorization
+server metadata, pre-authorized code with the clerk's transaction code, nonce endpoint, one
+``openid4vci-proof+jwt`` per credential, credential endpoint. It receives the ``dc+sd-jwt`` credential and a
+batch of single-use CP1 copies, each bound to its own key. The SD-JWT VC is then presented by the third-party
+OpenID4VP wallet (../verifier/openid4vp_wallet.mjs) to a running verifier that trusts what the issuer
+publishes, by ``direct_post.jwt``: both protocols, both sides third-party. Skips without node, fails under CI.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from civicpass._up_layout import free_port
+from credcore import jws
+from credcore._b64 import b64u_decode
+from credcore.cp1 import present_cp1
+from credcore.keys import PublicKey, SigningKey
+from credcore.sdjwt import unsafe_decode
+from credcore.status_list import StatusList
+from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
+from credcore.verification import verify_presentation
+from issuer.api.app import build_service, create_app
+from issuer.settings import IssuerSettings
+from verifier.api.app import create_app as create_verifier_app
+from verifier.service import StaticTrust
+from verifier.settings import VerifierSettings
+
+pytestmark = [pytest.mark.node]
+HERE = Path(__file__).resolve().parent
+VCI_WALLET = HERE / "openid4vci_wallet.mjs"
+VP_WALLET = HERE.parent / "verifier" / "openid4vp_wallet.mjs"
+CLERK = {"Authorization": "Bearer dev-clerk-token"}
+OPERATOR = {"Authorization": "Bearer dev-operator-token"}
+RESIDENT = "urn:civicpass:ResidentCredential:1"
+CLAIMS = {"name": "김민지", "birth_date": "2000-03-01", "city": "부산광역시", "district": "해운대구",
+          "resident_since": "2019-05-02"}
+
+
+def _serve(make_app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """``make_app(base_url)`` served on a free loopback port."""
+    port = free_port("127.0.0.1")
+    base = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(make_app(base), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return base, server, thread
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    db = tmp_path_factory.mktemp("issuer") / "issuer.db"
+    made: dict[str, Any] = {}
+
+    def make(base: str) -> Any:
+        settings = IssuerSettings(environment="test", database_url=f"sqlite:///{db}", base_url=base,
+                                  run_workers=False)
+        made["service"] = build_service(settings)
+        return create_app(settings, service=made["service"])
+
+    base, server, thread = _serve(make)
+    yield base, made["service"]
+    server.should_exit = True
+    thread.join(timeout=10)
+    made["service"].sessions.kw["bind"].dispose()
+
+
+def _node(node_modules: Path, script: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(["node", str(script)], input=json.dumps(payload), capture_output=True, text=True,
+                          timeout=90, cwd=node_modules.parent, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def _trust(base: str, service: Any) -> TrustSnapshot:
+    """What the issuer publishes: its keys, and its status lists (signature-checked)."""
+    service.run_workers_once(force=True)
+    keys = tuple(IssuerKey(PublicKey.from_jwk(k["jwk"]), k["valid_from"], k["valid_until"])
+                 for k in httpx.get(f"{base}/v1/keys", headers=OPERATOR).json()["keys"])
+    records = []
+    for list_id in range(1, 4):
+        r = httpx.get(f"{base}/status-lists/{list_id}")
+        if r.status_code != 200:
+            continue
+        parsed = jws.parse(r.text, typ="statuslist+jwt")
+        assert any(parsed.verify_with(k.public_key) for k in keys)
+        records.append(StatusListRecord(service.issuer_id, list_id, parsed.payload["sub"],
+                                        StatusList.from_json(parsed.payload["status_list"])))
+    issuer = TrustedIssuer(service.issuer_id, "test city", frozenset({RESIDENT}), keys)
+    return TrustSnapshot(issuers=(issuer,), status_lists=tuple(records), block_number=1, synced_at=int(time.time()))
+
+
+def _offer(base: str) -> dict[str, Any]:
+    r = httpx.post(f"{base}/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": CLAIMS})
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def test_third_party_wallet_receives_single_sd_jwt_and_a_cp1_batch_then_presents(
+    node_modules, issuer, tmp_path
+):
+    base, service = issuer
+    offer = _offer(base)
+    got = _node(node_modules, VCI_WALLET, {"offer": offer["credential_offer_uri"], "txCode": offer["tx_code"],
+                                           "requests": [{"configuration": "ResidentCredential", "proofs": 1},
+                                                        {"configuration": "ResidentCredential_cp1", "proofs": 5}]})
+    assert got["offered"] == ["ResidentCredential", "ResidentCredential_cp1"]
+    sd, cp1 = got["issued"]
+    assert (sd["format"], len(sd["credentials"])) == ("dc+sd-jwt", 1)
+    decoded = unsafe_decode(sd["credentials"][0])
+    assert decoded["header"]["typ"] == "dc+sd-jwt" and decoded["payload"]["vct"] == RESIDENT
+    holder = sd["holderJwks"][0]
+    assert decoded["payload"]["cnf"]["jwk"]["x"] == holder["x"]  # bound to the key the library proved
+    assert decoded["claims"]["name"] == CLAIMS["name"]
+
+    # The batch: five distinct copies, each bound to the key of its own proof, each verifying.
+    assert (cp1["format"], len(cp1["credentials"])) == ("civicpass-cp1", 5)
+    assert len(set(cp1["credentials"])) == 5
+    trust = _trust(base, service)
+    now = int(time.time())
+    for text, jwk in zip(cp1["credentials"], cp1["holderJwks"], strict=True):
+        shown = present_cp1(b64u_decode(text), holder_key=SigningKey.from_jwk(jwk), now=now)  # refuses another key
+        result = verify_presentation(shown, trust=trust, now=now)
+        assert result.verified, result.to_json()["checks"]
+    assert len({j["x"] for j in cp1["holderJwks"]}) == 5
+
+    # The SD-JWT VC goes to our verifier through the third-party OpenID4VP wallet, encrypted (direct_post.jwt).
+    def verifier_app(vbase: str) -> Any:
+        settings = VerifierSettings(environment="test", data_dir=tmp_path / "verifier", public_url=vbase,
+                                    audience="https://verifier.test")
+        return create_verifier_app(settings, trust=StaticTrust(trust))
+
+    vbase, server, thread = _serve(verifier_app)
+    try:
+        req = httpx.post(f"{vbase}/v1/requests", json={"policy": "resident-basic",
+                                                        "response_mode": "direct_post.jwt"}).json()
+        out = _node(node_modules, VP_WALLET, {"uri": req["uri"], "credential": sd["credentials"][0],
+                                              "holderJwk": holder})
+        assert out["status"] == 200, out
+        verdict = httpx.get(f"{vbase}/v1/requests/{req['id']}").json()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert verdict["status"] == "done" and verdict["result"]["verified"] is True, verdict
+    assert verdict["result"]["issuer"] == service.issuer_id
+    claims = verdict["result"]["claims"]
+    assert (claims["city"], claims["district"]) == (CLAIMS["city"], CLAIMS["district"]) and "name" not in claims
+
+
+def test_third_party_wallet_with_a_wrong_transaction_code_gets_invalid_grant(node_modules, issuer):
+    base, _ = issuer
+    offer = _offer(base)
+    wrong = "000000" if offer["tx_code"] != "000000" else "111111"
+    payload = {"offer": offer["credential_offer_uri"], "txCode": wrong,
+               "requests": [{"configuration": "ResidentCredential", "proofs": 1}]}
+    proc = subprocess.run(["node", str(VCI_WALLET)], input=json.dumps(payload), capture_output=True, text=True,
+                          timeout=90, cwd=node_modules.parent, check=False)
+    assert proc.returncode != 0 and "invalid_grant" in proc.stderr, proc.stderr[-2000:]
