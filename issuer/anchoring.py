@@ -57,8 +57,9 @@ class ChainGateway(Protocol):
         """Register ``key``, valid from the block's time (the contract refuses windows in the past)."""
         ...
 
-    def rotate_key(self, old_thumbprint: str, new_key: PublicKey) -> ChainReceipt:
-        """Register ``new_key`` and end the old key at the block's time (one transaction)."""
+    def close_key(self, thumbprint: str, not_before: int) -> int:
+        """End ``thumbprint``'s window on chain at ``not_before`` or later, never earlier; returns the end the
+        chain holds. Idempotent: a key already closed is left as it is."""
         ...
 
 

@@ -14,13 +14,16 @@ from typing import Any
 from web3 import HTTPProvider, Web3
 
 from contracts import AnchorRegistry, Deployment, Signer, StatusRegistry, TrustRegistry, registries
+from contracts.errors import InvalidKeyWindowError
 from credcore.did import did_ethr
-from credcore.errors import ConflictError
+from credcore.errors import ConflictError, NotFoundError
 from credcore.keys import PublicKey
 from issuer.anchoring import ChainReceipt
 from issuer.settings import IssuerSettings
 
 __all__ = ["Web3Chain", "connect_chain"]
+
+_CLOSE_MARGINS = (2, 30, 120)
 
 
 def _receipt(rx: Any, w3: Web3 | None = None) -> ChainReceipt:
@@ -97,12 +100,25 @@ class Web3Chain:
             return ChainReceipt(None, None, found.valid_from)
         return _receipt(self._trust.add_key(key, sender=self._signer).wait(self._timeout), self._w3)
 
-    def rotate_key(self, old_thumbprint: str, new_key: PublicKey) -> ChainReceipt:
-        found = self._trust.key(self._signer.address, new_key.thumbprint())
-        if found is not None:
-            return ChainReceipt(None, None, found.valid_from)
-        pending = self._trust.rotate_key(old_thumbprint, new_key, sender=self._signer)
-        return _receipt(pending.wait(self._timeout), self._w3)
+    def close_key(self, thumbprint: str, not_before: int) -> int:
+        found = self._trust.key(self._signer.address, thumbprint)
+        if found is None:
+            raise NotFoundError("the key is not registered on chain")
+        if found.valid_until is not None:
+            return found.valid_until
+        # The contract refuses an end before the block's time: when blocks run ahead, end it a little later.
+        for margin in _CLOSE_MARGINS:
+            head = int(self._w3.eth.get_block("latest")["timestamp"])
+            until = max(not_before, head + margin)
+            try:
+                self._trust.set_key_expiry(thumbprint, until, sender=self._signer).wait(self._timeout)
+                return until
+            except InvalidKeyWindowError:
+                continue
+            except Exception:
+                self._signer.reset_nonce()
+                raise
+        raise InvalidKeyWindowError("the chain's block time kept passing the key's end")
 
 
 def connect_chain(settings: IssuerSettings) -> Web3Chain:

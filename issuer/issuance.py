@@ -23,17 +23,17 @@ from sqlalchemy import Connection
 
 from credcore import cp1, sdjwt
 from credcore._b64 import b64u_encode
-from credcore.errors import InfrastructureError
+from credcore.errors import ConflictError, InfrastructureError
 from credcore.keys import PublicKey
 from credcore.ports import SaltSource
 from credcore.status_list import Status
-from issuer.keys import KeyRing
+from issuer.keys import ActiveKey, KeyRing
 from issuer.status import Slot, SlotAllocator
 from issuer.store.models import Credential, CredentialItem, table_of
 from issuer.store.rows import RowInsert
 from issuer.types import CredentialType
 
-__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "insert_credential"]
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "KeyWindowClosedError", "insert_credential"]
 
 SD_JWT_FORMAT = "dc+sd-jwt"
 #: Our own format identifier for the compact credential: ``credential`` is base64url(COSE_Sign1).
@@ -42,6 +42,12 @@ CP1_FORMAT = "civicpass-cp1"
 _INSERT_CREDENTIAL = RowInsert(table_of(Credential))
 _INSERT_ITEMS = RowInsert(table_of(CredentialItem), ("credential_id", "kind", "list_id", "idx", "digest"),
                           ignore_conflicts=True, returning=("list_id", "idx"))
+
+
+class KeyWindowClosedError(ConflictError):
+    """The draft's key was rotated out before its ``iat`` or before it could be stored: sign it again."""
+
+    code = "signing_key_rotated"
 
 
 @dataclass(slots=True)
@@ -57,6 +63,7 @@ class Draft:
     holders: list[PublicKey]
     iat: int
     exp: int
+    signer: ActiveKey
     texts: list[str] = field(default_factory=list)
     slots: list[Slot] = field(default_factory=list)
     digests: list[bytes] = field(default_factory=list)
@@ -86,10 +93,12 @@ class Issuance:
         self._issuer_id = issuer_id
         self._status_uri = status_uri
 
-    def new_credential(self, ctype: CredentialType, *, actor: str, offer_id: str | None, now: int) -> Credential:
+    def new_credential(self, ctype: CredentialType, *, actor: str, offer_id: str | None, now: int,
+                       signer: ActiveKey) -> Credential:
         """A new credential record (not yet stored): id, validity, signing key."""
-        return Credential(id=secrets.token_hex(16), vct=ctype.vct, iat=now, exp=now + ctype.validity_days * 86400,
-                          status=int(Status.VALID), key_thumbprint=self.keys.active_kid, offer_id=offer_id,
+        iat = signer.signing_time(now)
+        return Credential(id=secrets.token_hex(16), vct=ctype.vct, iat=iat, exp=iat + ctype.validity_days * 86400,
+                          status=int(Status.VALID), key_thumbprint=signer.kid, offer_id=offer_id,
                           created_at=now, created_by=actor)
 
     def draft(
@@ -102,6 +111,7 @@ class Issuance:
         cp1_keys: Sequence[PublicKey],
         iat: int,
         exp: int,
+        signer: ActiveKey,
     ) -> Draft:
         """Sign every artefact for a freshly drawn random slot; call outside any transaction.
 
@@ -110,12 +120,17 @@ class Issuance:
         """
         kinds = [SD_JWT_FORMAT] * len(sd_keys) + [CP1_FORMAT] * len(cp1_keys)
         draft = Draft(self, ctype, dict(claims), ctype.profile_claims(claims) if cp1_keys else {}, credential_id,
-                      kinds, [*sd_keys, *cp1_keys], iat, exp)
+                      kinds, [*sd_keys, *cp1_keys], iat, exp, signer)
         draft.sign(list(range(len(kinds))), self.slots.draw(None, len(kinds), now=iat))
         return draft
 
-    def place(self, conn: Connection, draft: Draft) -> list[str]:
-        """Insert the draft's slots and digests in the caller's transaction; returns the wire strings."""
+    def place(self, conn: Connection, draft: Draft, *, now: int) -> list[str]:
+        """Insert the draft's slots and digests in the caller's transaction; returns the wire strings.
+
+        Raises :class:`KeyWindowClosedError` if a rotation closed the draft's key before its ``iat`` or ``now``.
+        """
+        if KeyRing.window_closed(conn, draft.signer.kid, at=max(now, draft.iat)):
+            raise KeyWindowClosedError("the signing key was rotated; sign again")
         pending = list(range(len(draft.kinds)))
         for _attempt in range(32):
             # slot order: concurrent transactions then wait on each other's rows in one direction only
@@ -144,7 +159,7 @@ class Issuance:
                 draft.claims,
                 vct=ctype.vct,
                 issuer=self._issuer_id(),
-                signer=self.keys.active,
+                signer=draft.signer.key,
                 holder_key=holder,
                 iat=draft.iat,
                 exp=draft.exp,
@@ -157,7 +172,7 @@ class Issuance:
         cose = cp1.issue_cp1(
             draft.profile_claims,
             profile=ctype.cp1_profile,
-            signer=self.keys.active,
+            signer=draft.signer.key,
             holder_key=holder,
             status_list_id=slot.list_id,
             status_index=slot.idx,

@@ -44,8 +44,8 @@ from issuer.errors import (
     UnknownConfigurationError,
     UnsupportedGrantTypeError,
 )
-from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, insert_credential
-from issuer.keys import IssuerKeyInfo, KeyRing
+from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
+from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher
@@ -146,6 +146,7 @@ class IssuerService:
         self._key_on_chain = chain is None
         # A gateway that reads our accredited identifier from the chain must have done so before we sign.
         self._identifier_loaded = not hasattr(chain, "load_identifier")
+        self._closing_pending = chain is not None  # checked once at start: a crash may have come between steps
         self._audit_hint = audit.HeadHint()
 
     # --- identity and start -----------------------------------------------------------------------
@@ -244,20 +245,36 @@ class IssuerService:
         if len(holder_keys) > 1 and ctype.cp1_profile is None:
             raise InvalidCredentialRequestError("this credential type has no compact (CP1) form")
         self._require_registered_key()
-        cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=self.keys.signing_time(now))
-        draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_keys=holder_keys[:1],
-                                    cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp)
-        def store() -> tuple[list[str], tuple[int, str]]:
-            with self._tx_conn() as conn:
-                insert_credential(conn, cred)
-                texts = self.issuance.place(conn, draft)
-                head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
-                                    details={"vct": ctype.vct, "copies": n - 1}, hint=self._audit_hint)
-            return texts, head
 
-        texts, head = _retry_transient(store)
+        def attempt(signer: ActiveKey) -> tuple[Credential, Draft, list[str], tuple[int, str]]:
+            cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=now, signer=signer)
+            draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_keys=holder_keys[:1],
+                                        cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp, signer=signer)
+
+            def store() -> tuple[list[str], tuple[int, str]]:
+                with self._tx_conn() as conn:
+                    insert_credential(conn, cred)
+                    texts = self.issuance.place(conn, draft, now=self.clock.now())
+                    head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
+                                        details={"vct": ctype.vct, "copies": n - 1}, hint=self._audit_hint)
+                return texts, head
+
+            return (cred, draft, *_retry_transient(store))
+
+        cred, draft, texts, head = self._with_signing_key(attempt)
         self._committed(head, draft)
         return Issued(cred.id, texts, [SD_JWT_FORMAT] + [CP1_FORMAT] * (len(texts) - 1))
+
+    def _with_signing_key(self, attempt: Callable[[ActiveKey], _T]) -> _T:
+        """Run ``attempt`` with the active key; if a rotation closed that key's window first (another process
+        rotated), pick up the new key and sign again."""
+        for _ in range(3):
+            try:
+                return attempt(self.keys.current)
+            except KeyWindowClosedError:
+                with self.sessions() as session:
+                    self.keys.refresh(session)
+        raise KeyWindowClosedError("the signing key changed during issuance; retry")
 
     def _committed(self, head: tuple[int, str], draft: Draft) -> None:
         self._audit_hint.committed(head)
@@ -346,36 +363,45 @@ class IssuerService:
             if not 1 <= len(proofs) <= limit:
                 raise InvalidCredentialRequestError(f"send 1 to {limit} proofs for this configuration")
             claims = json.loads(offer.claims_json or "{}")
-            cred = session.get(Credential, offer.credential_id) if offer.credential_id else None
-            cred = cred or self.issuance.new_credential(ctype, actor=offer.created_by, offer_id=offer.id,
-                                                           now=self.keys.signing_time(now))
+            existing = session.get(Credential, offer.credential_id) if offer.credential_id else None
         checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
         sd_keys = checked.keys if fmt == SD_JWT_FORMAT else ()
         cp1_keys = () if fmt == SD_JWT_FORMAT else checked.keys
-        draft = self.issuance.draft(ctype, claims, credential_id=cred.id, sd_keys=sd_keys, cp1_keys=cp1_keys,
-                                    iat=cred.iat, exp=cred.exp)
 
-        def store() -> tuple[Issued, tuple[int, str]]:
-            with self._tx() as session:
-                offer = offers.offer_for_token(session, access_token, now=now)
-                self._offered(offer, config_id, configs)
-                offers.consume_nonce(session, checked.nonce, now=now)
-                if offer.credential_id is None:
-                    insert_credential(session.connection(), cred)
-                    offer.credential_id = cred.id
-                draft.credential_id = offer.credential_id
-                texts = self.issuance.place(session.connection(), draft)
-                issued = [c for c in offer.issued_configs.split(",") if c] + [config_id]
-                offer.issued_configs = ",".join(issued)
-                if set(issued) >= {c for c, (t, _) in configs.items() if t.vct == offer.vct}:
-                    offer.state, offer.claims_json = "done", None  # nothing personal kept once all is issued
-                head = audit.append(session, at=now, actor="wallet", action="credential.issued",
-                                    target=offer.credential_id, hint=self._audit_hint,
-                                    details={"vct": ctype.vct, "format": fmt, "count": len(texts), "offer": offer.id})
-                result = Issued(offer.credential_id, texts, [fmt] * len(texts))
-            return result, head
+        def attempt(signer: ActiveKey) -> tuple[Issued, Draft, tuple[int, str]]:
+            cred = existing or self.issuance.new_credential(ctype, actor=offer.created_by, offer_id=offer.id,
+                                                            now=now, signer=signer)
+            # Copies requested after the first part was issued are dated now when the key changed since: the
+            # record's iat may lie before the current key's window.
+            iat = cred.iat if cred.key_thumbprint == signer.kid else signer.signing_time(now)
+            draft = self.issuance.draft(ctype, claims, credential_id=cred.id, sd_keys=sd_keys,
+                                        cp1_keys=cp1_keys, iat=iat, exp=cred.exp, signer=signer)
 
-        result, head = _retry_transient(store)
+            def store() -> tuple[Issued, tuple[int, str]]:
+                with self._tx() as session:
+                    offer = offers.offer_for_token(session, access_token, now=now)
+                    self._offered(offer, config_id, configs)
+                    offers.consume_nonce(session, checked.nonce, now=now)
+                    if offer.credential_id is None:
+                        insert_credential(session.connection(), cred)
+                        offer.credential_id = cred.id
+                    draft.credential_id = offer.credential_id
+                    texts = self.issuance.place(session.connection(), draft, now=self.clock.now())
+                    issued = [c for c in offer.issued_configs.split(",") if c] + [config_id]
+                    offer.issued_configs = ",".join(issued)
+                    if set(issued) >= {c for c, (t, _) in configs.items() if t.vct == offer.vct}:
+                        offer.state, offer.claims_json = "done", None  # nothing personal kept once all is issued
+                    head = audit.append(session, at=now, actor="wallet", action="credential.issued",
+                                        target=offer.credential_id, hint=self._audit_hint,
+                                        details={"vct": ctype.vct, "format": fmt, "count": len(texts),
+                                                 "offer": offer.id})
+                    result = Issued(offer.credential_id, texts, [fmt] * len(texts))
+                return result, head
+
+            result, head = _retry_transient(store)
+            return result, draft, head
+
+        result, draft, head = self._with_signing_key(attempt)
         self._committed(head, draft)
         return result
 
@@ -465,18 +491,26 @@ class IssuerService:
             return KeyRing.all_keys(session)
 
     def rotate_key(self, actor: str) -> IssuerKeyInfo:
-        """New signing key: the chain's ``rotateKey`` first (its block time is the switch), then the store."""
+        """New signing key, without a moment where the issuer signs outside a window the chain holds.
+
+        1. the chain registers the new key (open-ended, from its block time); if it cannot, nothing changes (503);
+        2. one transaction here makes it the active key and closes the old key's window at
+           ``U = max(now, validFrom) + key_close_grace`` (issuances store only while ``iat`` and their store
+           time are before ``U``, checked in their own transaction, so they sign again with the new key after);
+        3. the chain's window of the old key is closed at ``U`` or later (retried by the worker until it is).
+        """
         new_key = SigningKey.generate("P-256")
-        at = self.clock.now()
+        valid_from = self.clock.now()
         if self.chain is not None:
             try:
-                receipt = self.chain.rotate_key(self.keys.active_kid, new_key.public_key)
+                receipt = self.chain.add_key(new_key.public_key)
             except Exception as exc:
                 raise ChainUnavailableError(f"key rotation not accepted by the chain ({type(exc).__name__})") from None
-            at = receipt.timestamp if receipt.timestamp is not None else at
+            valid_from = receipt.timestamp if receipt.timestamp is not None else valid_from
+        until = max(self.clock.now(), valid_from) + self.settings.key_close_grace
         try:
             with self.sessions.begin() as session:
-                new, old = self.keys.rotate(session, new_key, at=at, on_chain=self.chain is not None)
+                new, old = self.keys.rotate(session, new_key, valid_from=valid_from, old_until=until)
                 audit.append(session, at=self.clock.now(), actor=actor, action="key.rotated", target=new.thumbprint,
                              details={"previous": old.thumbprint if old else None})
         except Exception:
@@ -484,8 +518,25 @@ class IssuerService:
                 self.keys.refresh(session)
             raise
         self._key_on_chain = True
+        self._closing_pending = True
+        self.close_keys_on_chain()
         self.publisher.republish_all()
         return new
+
+    def close_keys_on_chain(self) -> None:
+        """Make the chain end every key the issuer closed, at that end or later. Best effort; workers retry."""
+        if self.chain is None:
+            self._closing_pending = False
+            return
+        with self.sessions() as session:
+            closed = KeyRing.closed_keys(session)
+        for kid, until in closed:
+            try:
+                self.chain.close_key(kid, until)
+            except Exception as exc:
+                self.log(f"closing key window on chain failed ({type(exc).__name__}); will retry")
+                return
+        self._closing_pending = False
 
     # --- workers ----------------------------------------------------------------------------------
     def run_workers_once(self, *, force: bool = False) -> None:
@@ -496,6 +547,8 @@ class IssuerService:
             offers.sweep(session, now=now)
         if not self._key_on_chain:
             self.register_keys()
+        if self._closing_pending:
+            self.close_keys_on_chain()
         self.publisher.run_once(now, force=force)
         self.anchorer.run_once(now, force=force)
 

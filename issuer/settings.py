@@ -79,6 +79,9 @@ class IssuerSettings(BaseSettings):
     anchor_batch_size: int = Field(1000, ge=1)
     anchor_max_backoff: float = Field(300.0, gt=0)
     run_workers: bool = True
+    #: After a rotation the old key's window stays open this long (clock skew between issuer hosts plus one
+    #: block): a process that has not seen the rotation yet may still sign with it until then, never after.
+    key_close_grace: int = Field(10, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_prod(self) -> Self:

@@ -20,6 +20,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from credcore.status_list import sign_status_list_jwt, status_list_digest
+from issuer.issuance import KeyWindowClosedError
+from issuer.keys import KeyRing
 from issuer.status import build_list
 from issuer.store.models import StatusListRow
 
@@ -30,15 +32,24 @@ __all__ = ["StatusPublisher", "sign_list_jwt"]
 
 
 def sign_list_jwt(service: IssuerService, session: Session, list_id: int, *, now: int) -> str:
-    """The list's current bits as a ``statuslist+jwt`` signed by the active key (``kid`` = its thumbprint)."""
-    return sign_status_list_jwt(
-        build_list(session, list_id),
-        uri=service.status_uri(list_id),
-        signer=service.keys.active,
-        iat=service.keys.signing_time(now),
-        exp=service.keys.signing_time(now) + service.settings.status_list_validity,
-        ttl=max(1, int(service.settings.status_publish_interval)),
-    )
+    """The list's current bits as a ``statuslist+jwt`` signed by the active key (``kid`` = its thumbprint).
+
+    As for credentials, a key another process rotated out is noticed here and the list signed with the new one.
+    """
+    for _ in range(3):
+        signer = service.keys.current
+        iat = signer.signing_time(now)
+        if not KeyRing.window_closed(session.connection(), signer.kid, at=max(iat, service.clock.now())):
+            return sign_status_list_jwt(
+                build_list(session, list_id),
+                uri=service.status_uri(list_id),
+                signer=signer.key,
+                iat=iat,
+                exp=iat + service.settings.status_list_validity,
+                ttl=max(1, int(service.settings.status_publish_interval)),
+            )
+        service.keys.refresh(session)
+    raise KeyWindowClosedError("the signing key changed while signing a status list")
 
 
 class StatusPublisher:

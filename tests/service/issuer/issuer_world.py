@@ -92,11 +92,12 @@ class MemoryChain:
         self.keys[key.thumbprint()] = {"valid_until": None}
         return receipt
 
-    def rotate_key(self, old_thumbprint: str, new_key: Any) -> ChainReceipt:
-        receipt = self._tick()
-        self.keys[old_thumbprint]["valid_until"] = receipt.block
-        self.keys[new_key.thumbprint()] = {"valid_until": None}
-        return receipt
+    def close_key(self, thumbprint: str, not_before: int) -> int:
+        self._tick()
+        key = self.keys[thumbprint]
+        if key["valid_until"] is None:
+            key["valid_until"] = not_before
+        return int(key["valid_until"])
 
 
 def make_settings(db_url: str, **overrides: Any) -> IssuerSettings:

@@ -255,8 +255,8 @@ class Chain:
     def add_key(self, *_: Any) -> Any:
         return self._receipt()
 
-    def rotate_key(self, *_: Any) -> Any:
-        return self._receipt()
+    def close_key(self, _kid: str, not_before: int) -> int:
+        return not_before
 
 
 def test_anchor_proofs_and_chain_digests_with_an_anchoring_issuer(tmp_path: Path, clock: Clock) -> None:
