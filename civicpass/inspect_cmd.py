@@ -218,7 +218,7 @@ def _load_status_lists(paths: list[str], keys: list[PublicKey], now: int) -> lis
         parsed, refusal = _verify_status_list(token, keys, now)
         if parsed is None:
             raise MalformedInputError(f"status list {p} is not usable: {getattr(refusal, 'code', 'refused')}")
-        list_id = parsed.uri.rstrip("/").rsplit("/", 1)[-1]  # TEAM_PLAN: <base>/status-lists/<list id>
+        list_id = parsed.uri.rstrip("/").rsplit("/", 1)[-1]  # issuers serve <base>/status-lists/<list id>
         records.append(
             StatusListRecord(
                 issuer_id=ANY_ISSUER,

@@ -47,7 +47,7 @@ TMP_MARK: Final = ".tmp-"
 
 @dataclass(frozen=True, slots=True)
 class ScryptParams:
-    """scrypt cost. The default (N=2^17, r=8, p=1: 128 MiB, ~0.5 s) follows OWASP's password storage advice."""
+    """scrypt cost. The default (N=2^17, r=8, p=1: 128 MiB of memory) follows OWASP's password storage advice."""
 
     n: int = 2**17
     r: int = 8

@@ -35,7 +35,7 @@ class AnchorReport:
 
 
 def credential_digests(record: StoredCredential) -> set[bytes]:
-    """The Merkle leaf values of everything in ``record`` (TEAM_PLAN: credential digest conventions)."""
+    """The Merkle leaf values of everything in ``record``, as the issuer anchors them (issuer/issuance.py)."""
     out = {hashlib.sha256(c.credential).digest() for c in record.copies}
     if record.sd_jwts:
         from credcore.sdjwt import credential_digest

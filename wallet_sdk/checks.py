@@ -170,5 +170,5 @@ def check_cp1_copy(
 
 
 def _cp1_status(base: str | None, list_id: int, index: int) -> StatusRef | None:
-    # TEAM_PLAN convention: a status list lives at <issuer base URL>/status-lists/<list id>.
+    # The issuer serves a status list at <issuer base URL>/status-lists/<list id>.
     return StatusRef(f"{base.rstrip('/')}/status-lists/{list_id}", index) if base else None

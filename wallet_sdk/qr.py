@@ -1,13 +1,12 @@
 """QR codes for the holder: draw them (PNG, SVG, terminal) and read them from a photo, with zxing-cpp.
 
-Drawing uses zxing-cpp's writer (libzint, C) rather than segno, which DESIGN.md and the brief name: the
-budget is a ``CP1:`` PNG in under 20 ms, and segno spends ~45 ms CPU on one version-13 symbol, four fifths
-of it in its pure-Python mask-penalty evaluation (ISO/IEC 18004 §7.8.3); with a fixed mask it still needs
-~19 ms before any PNG is written. zint selects the mask by the same penalty rules in C (~2 ms) and Pillow
-writes the PNG (~4 ms). Every rendering (PNG, SVG, terminal) comes from the one encoded symbol.
+Drawing uses zxing-cpp's writer (libzint, C) rather than segno: a ``CP1:`` PNG has a time budget (checked in
+tests/bench), and segno spends most of a version-13 symbol's time in its pure-Python mask-penalty evaluation
+(ISO/IEC 18004 §7.8.3), and still too much with a fixed mask. zint selects the mask by the same penalty rules
+in C and Pillow writes the PNG. Every rendering (PNG, SVG, terminal) comes from the one encoded symbol.
 
 A ``CP1:`` payload is Base45, whose alphabet is exactly QR alphanumeric mode, so the encoder uses that
-mode and the symbol stays small. ECC level M, as DESIGN.md budgets (version 13 or lower).
+mode and the symbol stays small. ECC level M, within the CP1 size budget (version 13 or lower).
 
 Reading: an app hands in a photo of an ``openid-credential-offer://`` or ``openid4vp://`` QR code. The
 verifier's scanner (``verifier.scan``) is off limits to the wallet by the layering rules, so this module
@@ -32,7 +31,7 @@ __all__ = [
     "render_terminal",
 ]
 
-#: DESIGN.md budget for a ``CP1:`` QR: version 13 or lower at ECC level M.
+#: The size budget of a ``CP1:`` QR (small enough for a phone camera at a counter): version 13 or lower at ECC M.
 CP1_MAX_VERSION: Final = 13
 QUIET_ZONE: Final = 4  # modules of light border on each side (ISO/IEC 18004 §5.3.8)
 _MAX_IMAGE_BYTES: Final = 16 * 1024 * 1024

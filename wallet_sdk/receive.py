@@ -264,7 +264,7 @@ class _Received:
     notifications: list[str] = field(default_factory=list)
 
     def status_base(self) -> str:
-        # TEAM_PLAN: lists live at <issuer base URL>/status-lists/<id>; the SD-JWT's own reference names it.
+        # Issuers serve lists at <issuer base URL>/status-lists/<id>; the SD-JWT's own reference names it.
         if self.facts and self.facts.status and "/status-lists/" in self.facts.status.uri:
             return self.facts.status.uri.rsplit("/status-lists/", 1)[0]
         return self.credential_issuer
