@@ -98,7 +98,7 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
         rpc_url = args.chain
     else:
         what = "the embedded chain (py-evm)" if kind == "embedded" else "anvil"
-        say(f"civicpass up: starting {what} and deploying the registries (first run: ~10 s) ...")
+        say(f"civicpass up: starting {what} (and, on a first run, deploying the registries) ...")
         _, rpc_url = _up_chain.start_chain_child(sup, layout, kind, ports["chain"])
     urls = {i.name: f"http://{host}:{ports[i.name]}" for i in DEMO_ISSUERS}
     newly = _up_chain.accredit_demo_issuers(layout.deployment, urls)
