@@ -3,8 +3,8 @@
 openid4vci_wallet.mjs drives the OpenWallet Foundation's @openid4vc/openid4vci (pinned in package.json)
 against a running issuer (uvicorn, SQLite, no chain): credential offer by value, issuer and authorization
 server metadata, pre-authorized code with the clerk's transaction code, nonce endpoint, one
-``openid4vci-proof+jwt`` per credential, credential endpoint. It receives the ``dc+sd-jwt`` credential and a
-batch of single-use CP1 copies, each bound to its own key. The SD-JWT VC is then presented by the third-party
+``openid4vci-proof+jwt`` per credential, credential endpoint. It receives a single ``dc+sd-jwt`` credential,
+a batch of them and a batch of single-use CP1 copies, every copy bound to the key of its own proof. The SD-JWT VC is then presented by the third-party
 OpenID4VP wallet (../verifier/openid4vp_wallet.mjs) to a running verifier that trusts what the issuer
 publishes, by ``direct_post.jwt``: both protocols, both sides third-party. Skips without node, fails under CI.
 """
@@ -28,7 +28,7 @@ from credcore import jws
 from credcore._b64 import b64u_decode
 from credcore.cp1 import present_cp1
 from credcore.keys import PublicKey, SigningKey
-from credcore.sdjwt import unsafe_decode
+from credcore.sdjwt import present_sd_jwt, unsafe_decode
 from credcore.status_list import StatusList
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
 from credcore.verification import verify_presentation
@@ -170,3 +170,23 @@ def test_third_party_wallet_with_a_wrong_transaction_code_gets_invalid_grant(nod
     proc = subprocess.run(["node", str(VCI_WALLET)], input=json.dumps(payload), capture_output=True, text=True,
                           timeout=90, cwd=node_modules.parent, check=False)
     assert proc.returncode != 0 and "invalid_grant" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_third_party_wallet_receives_a_batch_of_sd_jwt_vcs_each_bound_to_its_own_key(node_modules, issuer):
+    base, service = issuer
+    offer = _offer(base)
+    got = _node(node_modules, VCI_WALLET, {"offer": offer["credential_offer_uri"], "txCode": offer["tx_code"],
+                                           "requests": [{"configuration": "ResidentCredential", "proofs": 3}]})
+    [batch] = got["issued"]
+    assert (batch["format"], len(batch["credentials"])) == ("dc+sd-jwt", 3)
+    decoded = [unsafe_decode(c) for c in batch["credentials"]]
+    # Copy i is bound to proof i's key; the copies share no key and no status slot (unlinkable single-use copies).
+    assert [d["payload"]["cnf"]["jwk"]["x"] for d in decoded] == [j["x"] for j in batch["holderJwks"]]
+    assert len({json.dumps(d["payload"]["status"], sort_keys=True) for d in decoded}) == 3
+    trust = _trust(base, service)
+    now = int(time.time())
+    for text, jwk in zip(batch["credentials"], batch["holderJwks"], strict=True):
+        shown = present_sd_jwt(text, disclose=("city",), holder_key=SigningKey.from_jwk(jwk), audience="a",
+                               nonce="n", now=now)
+        result = verify_presentation(shown, trust=trust, now=now, audience="a", nonce="n")
+        assert result.verified and result.claims["city"] == CLAIMS["city"], result.to_json()["checks"]
