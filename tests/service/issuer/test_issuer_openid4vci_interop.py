@@ -4,9 +4,10 @@ openid4vci_wallet.mjs drives the OpenWallet Foundation's @openid4vc/openid4vci (
 against a running issuer (uvicorn, SQLite, no chain): credential offer by value, issuer and authorization
 server metadata, pre-authorized code with the clerk's transaction code, nonce endpoint, one
 ``openid4vci-proof+jwt`` per credential, credential endpoint. It receives a single ``dc+sd-jwt`` credential,
-a batch of them and a batch of single-use CP1 copies, every copy bound to the key of its own proof. The SD-JWT VC is then presented by the third-party
-OpenID4VP wallet (../verifier/openid4vp_wallet.mjs) to a running verifier that trusts what the issuer
-publishes, by ``direct_post.jwt``: both protocols, both sides third-party. Skips without node, fails under CI.
+a batch of them and a batch of single-use CP1 copies, every copy bound to the key of its own proof. The
+single SD-JWT VC is then presented by the third-party OpenID4VP wallet (../verifier/openid4vp_wallet.mjs) to
+a running verifier that trusts what the issuer publishes, by ``direct_post.jwt``: both protocols, both sides
+third-party. Skips without node, fails under CI.
 """
 
 from __future__ import annotations
