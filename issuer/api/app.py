@@ -1,9 +1,9 @@
 """``create_app(settings)``: the composition root of the issuer service.
 
 Builds the engine (running the packaged Alembic migrations first), the credential types, the chain
-gateway (when a chain URL is configured) and the :class:`IssuerService`, then the FastAPI app with its
-error mapping and body-size cap. With ``run_workers`` the status publisher and anchoring worker run in
-one background thread for the app's lifetime. Nothing here runs at import time.
+gateway (when a chain URL is configured) and the :class:`IssuerService`, then the FastAPI app behind
+the shared HTTP edge (:mod:`httpedge`: error mapping, body-size cap). With ``run_workers`` the status
+publisher and anchoring worker run in one background thread for the app's lifetime. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+import httpedge
 from credcore._defaults import SecretsSaltSource, SystemClock
 from credcore.ports import Clock, SaltSource
 from issuer.anchoring import ChainGateway
-from issuer.api import problems
-from issuer.api.cors import WalletCors
-from issuer.api.deps import BodyLimit, TokenTable
+from issuer.api.deps import TokenTable
+from issuer.api.problems import PROBLEMS
 from issuer.api.routes import admin, oid4vci
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
@@ -92,7 +92,6 @@ def create_app(
     app = FastAPI(title="civicpass issuer", version="0.1.0", lifespan=lifespan)
     app.state.service = svc
     app.state.tokens = TokenTable(settings)
-    problems.install(app)
     app.include_router(oid4vci.router)
     app.include_router(admin.router)
 
@@ -100,8 +99,10 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "issuer": svc.issuer_id, "kid": svc.keys.active_kid}
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(WalletCors)  # outermost: a preflight never reaches the body limit or the routes
+    # The OpenID4VCI endpoints and status lists take CORS for the browser wallet; /credentials (admin) does not.
+    httpedge.install(app, problems=PROBLEMS, body_limit=settings.max_body_bytes,
+                     wallet_routes=("/.well-known/", "/token", "/nonce", "/credential", "/notification",
+                                    "/status-lists/"), not_wallet_routes=("/credentials",))
     return app
 
 

@@ -1,4 +1,4 @@
-"""Request dependencies: the service, admin roles from bearer tokens, strict JSON bodies, a body-size cap.
+"""Request dependencies: the service, admin roles from bearer tokens, strict JSON bodies.
 
 Admin tokens are compared in constant time against every configured token (SHA-256 of both sides, then
 ``hmac.compare_digest``, no early exit), so response timing says nothing about how close a guess was.
@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from credcore.errors import MalformedInputError, PayloadTooLargeError
+from credcore.errors import MalformedInputError
 from credcore.keys import parse_json_object
-from issuer.api.problems import too_large
 from issuer.errors import ForbiddenError, UnauthorizedError
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
 
-__all__ = ["Admin", "BodyLimit", "TokenTable", "bearer", "json_body", "model_body", "require", "service"]
+__all__ = ["Admin", "TokenTable", "bearer", "json_body", "model_body", "require", "service"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -94,36 +93,9 @@ def model_body(model: type[M]) -> Callable[..., Any]:
         raw = await json_body(request)
         try:
             return model.model_validate(raw)
-        except ValidationError as exc:
-            where = ", ".join("/".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()[:3])
-            raise MalformedInputError(f"request is malformed at: {where}") from None
+        except ValidationError as exc:  # rendered by the edge like FastAPI's own: locations, never values
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
     return dependency
 
-
-class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                await too_large(send)
-                return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise PayloadTooLargeError("request body is larger than allowed")
-            return message
-
-        await self.app(scope, limited, send)

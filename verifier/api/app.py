@@ -18,13 +18,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, create_engine, event
 
+import httpedge
 from credcore._defaults import SystemClock
 from credcore.ports import Clock, ReplayGuard
-from verifier.api import problems, routes
-from verifier.api.cors import WalletCors
+from verifier.api import routes
 from verifier.api.fastlane import VerifyFastLane
 from verifier.api.images import ImageDecoder
-from verifier.api.limits import BodyLimit
+from verifier.api.problems import PROBLEMS
 from verifier.openid4vp import PresentationRequests
 from verifier.policies import load_policies
 from verifier.replay import AsyncRedisReplayCache, RedisReplayCache, SqlReplayCache
@@ -132,7 +132,6 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
     app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan)
     app.state.parts = parts
     app.state.images = ImageDecoder(settings.image_decoders, settings.image_decode_queue)
-    problems.install(app)
     routes.install(app)
     app.mount("/static", StaticFiles(directory=routes.STATIC), name="static")
 
@@ -140,7 +139,7 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
         return settings.max_image_bytes if path.endswith("/image") else settings.max_body_bytes
 
     if fast_verify:
-        app.add_middleware(VerifyFastLane)  # added first, so BodyLimit runs before it
-    app.add_middleware(BodyLimit, limit_for=limit_for)
-    app.add_middleware(WalletCors)  # outermost: a preflight never reaches the body limit or the routes
+        app.add_middleware(VerifyFastLane)  # added before the edge, so the edge's body limit runs first
+    # The OpenID4VP request objects and the direct_post endpoint take CORS for the browser wallet.
+    httpedge.install(app, problems=PROBLEMS, body_limit=limit_for, wallet_routes=("/v1/requests/", "/v1/openid4vp/"))
     return app

@@ -3,9 +3,9 @@
 A verification is a few hundred microseconds of parsing and signature checks; FastAPI's routing, exception
 and dependency layers add about a tenth to that on every request. :class:`VerifyFastLane` is an ASGI
 middleware that answers ``POST /v1/verify`` itself with the same function the documented route calls
-(:func:`answer_verify`) and renders refusals with the same problem handlers (:func:`problems.problem_for`),
+(:func:`answer_verify`) and renders refusals with the same problem handlers (``ProblemMap.respond``),
 so both paths give the same bytes for the same request; a test holds them to that. It sits inside
-:class:`~verifier.api.limits.BodyLimit`, which has already read (and bounded) the whole body, and outside
+:class:`~httpedge.limits.BodyLimit`, which has already read (and bounded) the whole body, and outside
 nothing else of ours. Everything else goes on to the app.
 
 Answers are JSON through orjson, several times faster than the standard encoder; a value orjson refuses (an
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from credcore.errors import CredError
-from verifier.api import problems
+from verifier.api.problems import PROBLEMS
 from verifier.api.schemas import VerifyIn
 from verifier.service import VerifierService
 
@@ -73,5 +73,5 @@ class VerifyFastLane:
         try:
             response = await answer_verify(scope["app"].state.parts.verifier, message.get("body", b""))
         except (CredError, RequestValidationError) as exc:
-            response = await problems.problem_for(Request(scope), exc)
+            response = await PROBLEMS.respond(Request(scope), exc)
         await response(scope, receive, send)

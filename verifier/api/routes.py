@@ -1,4 +1,4 @@
-"""Routes: parse, call a service, shape the answer. Errors go to ``problems.py`` by raising.
+"""Routes: parse, call a service, shape the answer. Errors go to the shared edge (``httpedge``) by raising.
 
 Verification answers are built as plain JSON (no response-model round trip) on the hot path; the
 models in ``schemas.py`` still document them in the OpenAPI spec. ``POST /v1/verify`` itself is answered
@@ -16,22 +16,20 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from httpedge import problem_responses
 from verifier.api.fastlane import VERIFY_PATH, FastJSONResponse, answer_verify
 from verifier.api.images import read_image
-from verifier.api.schemas import PresentationRequestIn, PresentationRequestOut, ProblemOut, VerifyIn, VerifyOut
+from verifier.api.schemas import PresentationRequestIn, PresentationRequestOut, VerifyIn, VerifyOut
 from verifier.errors import UnsupportedMediaError
 
 __all__ = ["install"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-# Every refusal is problem+json (api/problems.py); documenting it lets clients and the schema fuzzer check it.
-_PROBLEM_SCHEMA = ProblemOut.model_json_schema()
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": why, "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
-    for status, why in [(400, "malformed body"), (404, "unknown policy or request"), (409, "request already used"),
-                        (410, "request expired"), (413, "body or image too large"), (415, "unsupported media type"),
-                        (422, "body or parameters do not match the schema"), (503, "dependency down or decoders busy")]
-}
+# Every refusal is problem+json (httpedge.problems); documenting it lets clients and the schema fuzzer check it.
+_PROBLEMS = problem_responses({
+    400: "body or parameters malformed or not matching the schema", 404: "unknown policy or request",
+    409: "request already used", 410: "request expired", 413: "body or image too large", 415: "unsupported media type",
+    422: "request refused", 503: "dependency down or decoders busy"})
 _VERDICT = {200: {"model": VerifyOut}, **_PROBLEMS}
 _TERMINAL = frozenset({"done", "error", "expired"})
 _VERIFY_BODY = {"requestBody": {"required": True, "content": {"application/json": {

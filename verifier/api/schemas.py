@@ -67,14 +67,3 @@ class PresentationRequestOut(BaseModel):
     expires_at: int
     status: str
 
-
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details, as ``api/problems.py`` writes them (``application/problem+json``)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str = Field(description="stable machine-readable code")
-    instance: str
-    errors: list[dict[str, object]] | None = Field(default=None, description="schema errors: locations and types")

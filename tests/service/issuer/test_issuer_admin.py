@@ -82,18 +82,18 @@ def test_token_comparison_is_constant_time_by_construction():
 
 
 # --- bad input: 4xx, never 500, never state --------------------------------------------------------
-def test_schema_invalid_claims_are_422_and_leave_nothing(client):
+def test_schema_invalid_claims_are_400_and_leave_nothing(client):
     before = counts(client)
     bad = {**RESIDENT_CLAIMS, "birth_date": "19-11-2000"}
     r = client.post("/v1/credentials", headers=CLERK, json={"vct": RESIDENT, "claims": bad,
                                                             "holder_jwks": [HolderKey().jwk]})
-    assert_problem(r, 422, "claims_invalid")
+    assert_problem(r, 400, "claims_invalid")
     assert "19-11-2000" not in r.text  # never echo claim values
     r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": {**RESIDENT_CLAIMS, "x": 1}})
-    assert_problem(r, 422, "claims_invalid")
+    assert_problem(r, 400, "claims_invalid")
     r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": {**RESIDENT_CLAIMS,
                                                                                      "age_over_19": True}})
-    assert_problem(r, 422, "claims_invalid")  # a derived claim cannot be typed in
+    assert_problem(r, 400, "claims_invalid")  # a derived claim cannot be typed in
     assert counts(client) == before
 
 

@@ -239,7 +239,7 @@ def test_encrypted_wallet_error_is_recorded(client):
 def test_unknown_modes_are_refused_by_the_schema(client):
     for body in ({"response_mode": "fragment"}, {"request_uri_method": "put"}):
         r = client.post("/v1/requests", json={"policy": "age-over-19", **body})
-        assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+        assert (r.status_code, r.json()["code"]) == (400, "malformed_input")
 
 
 def test_requests_keep_working_across_a_restart(world, settings, client):

@@ -1,32 +1,27 @@
-"""Request body size limit as a pure ASGI middleware, before any parsing work is done.
+"""The request body limit, a pure ASGI middleware that runs before any parsing work.
 
 A declared ``Content-Length`` over the limit is refused at once; a chunked body is read up to the limit
-and then handed to the app from memory. Either way the answer is a 413 problem, never a 500 and never
-an unbounded read. The limit depends on the path (images are larger than presentation text).
+and then handed on from memory as one message. Either way the answer is a 413 problem, never a 500 and
+never an unbounded read. The limit may depend on the path (the verifier takes larger image bodies).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from verifier.api.problems import PROBLEM_BASE
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from httpedge.problems import too_large_body
 
 __all__ = ["BodyLimit"]
 
-Scope = dict[str, Any]
-_TOO_LARGE = (
-    b'{"type":"' + PROBLEM_BASE.encode() + b'/payload_too_large","title":"Input is larger than allowed",'
-    b'"status":413,"detail":"request body is larger than allowed","code":"payload_too_large"}'
-)
-
 
 class BodyLimit:
-    def __init__(self, app: Any, *, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int | Callable[[str], int]) -> None:
         self.app = app
-        self.limit_for = limit_for
+        self.limit_for: Callable[[str], int] = limit if callable(limit) else (lambda _path: limit)
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
@@ -34,7 +29,7 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    await self._refuse(send)
+                    await _refuse(scope, send)
                     return
                 break
         chunks: list[bytes] = []
@@ -46,7 +41,7 @@ class BodyLimit:
             body = message.get("body", b"")
             size += len(body)
             if size > limit:
-                await self._refuse(send)
+                await _refuse(scope, send)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -54,7 +49,7 @@ class BodyLimit:
         whole = b"".join(chunks)
         sent = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal sent
             if sent:
                 return await receive()  # afterwards: the client's disconnect, for streaming responses
@@ -63,9 +58,10 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    @staticmethod
-    async def _refuse(send: Any) -> None:
-        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(_TOO_LARGE)).encode()),
-                   (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": _TOO_LARGE})
+
+async def _refuse(scope: Scope, send: Send) -> None:
+    body = too_large_body(scope["path"])
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
