@@ -221,6 +221,15 @@ def test_response_mode_must_match_the_request(client, world):
     assert (r.status_code, r.json()["code"]) == (400, "response_mode_mismatch")
 
 
+def test_encrypted_answer_after_expiry_is_410(client, world):
+    req = begin(client, **JWT)
+    ro = wallet_fetch(client, req["uri"])
+    world.clock.t += 301
+    r = client.post(ro["response_uri"], data={"response": encrypted(ro, {"vp_token": vp_token(world, ro),
+                                                                       "state": ro["state"]})})
+    assert (r.status_code, r.json()["code"]) == (410, "request_expired")
+
+
 def test_wallet_error_may_come_unencrypted(client):
     req = begin(client, **JWT)
     ro = wallet_fetch(client, req["uri"])
