@@ -71,6 +71,15 @@ def test_a_three_of_five_consortium_from_init_to_replay(cli, workdir: Path):
     assert os.stat(workdir / keys[0]).st_mode & 0o077 == 0
     card = f"{doc['public_key']}:{doc['proof_of_possession']}"  # a member may hand over the card alone
 
+    code, out, _ = cli("registry", "--json")
+    assert code == 0 and json.loads(out)["admin"]["kind"] == "account"
+    code, _, err = cli("members")
+    assert code == 2 and "governance_not_set_up" in err and "governance init" in err
+    code, _, err = cli("init", "--members", *keys, "--threshold", "3", "--dev-account", "operator", "--yes")
+    assert code == 1 and "governance_not_registry_admin" in err and "what to do" in err
+    code, _, err = cli("init", "--members", *keys, "--threshold", "6", "--dev-account", "admin", "--yes")
+    assert code == 1 and "governance_threshold_invalid" in err
+
     code, out, err = cli("init", "--members", card, *keys[1:], "--threshold", "3", "--dev-account", "admin", "--yes")
     assert code == 0, err
     assert "3 of 5 members must sign every change" in out and "moves from" in out
