@@ -4,13 +4,15 @@ One stack per module (chain, issuers, verifier, as e2e_world starts them) plus t
 (civicpass.wallet_web with the chain's trust). The tests run in file order and share one browser profile:
 receive by link and transaction code, show a QR that the test photographs, decodes with zxing-cpp and
 posts to POST /v1/verify (verified, then replayed), go offline and reload (the service worker opens the
-app, and the next QR verifies), answer and decline OpenID4VP requests, see a revocation, and move the
-credentials to a fresh profile through an export file.
+app, and the next QR verifies), answer OpenID4VP requests (GET + direct_post, POST + direct_post.jwt) and
+decline one, see a revocation, and move the credentials to a fresh profile through an export file. A second
+browser with Chromium's fake camera playing a video of the clerk's offer QR receives through the camera.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -50,13 +52,18 @@ def wallet_url(stack: Stack, node_modules: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, args=FLAGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    b = playwright.chromium.launch(executable_path=chromium_path, args=FLAGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +137,150 @@ def test_offline_reload_opens_and_its_next_qr_verifies(stack: Stack, phone: Any)
         phone.context.set_offline(False)
     assert stack.verify(text, "resident-basic")["verified"] is True
     phone.click("#close-qr")
+
+
+def _request(stack: Stack, **options: str) -> dict[str, Any]:
+    r = stack.http.post(f"{stack.urls['verifier']}/v1/requests", json={"policy": "resident-basic", **options})
+    assert r.status_code in (200, 201), r.text
+    got: dict[str, Any] = r.json()
+    return got
+
+
+def _outcome(stack: Stack, request_id: str) -> dict[str, Any]:
+    from e2e_world import eventually
+
+    def done() -> dict[str, Any] | None:
+        state: dict[str, Any] = stack.http.get(f"{stack.urls['verifier']}/v1/requests/{request_id}").json()
+        return state if state["status"] in ("done", "error") else None
+
+    return eventually(done, "the verifier's verdict", 30)
+
+
+@pytest.mark.parametrize("options", [{}, {"request_uri_method": "post", "response_mode": "direct_post.jwt"}],
+                         ids=["get-direct_post", "post-direct_post.jwt"])
+def test_openid4vp_request_answered_after_consent(stack: Stack, phone: Any, options: dict[str, str]) -> None:
+    req = _request(stack, **options)
+    phone.evaluate("uri => { location.hash = 'request=' + encodeURIComponent(uri) }", req["uri"])
+    phone.wait_for_selector("#accept")
+    assert "did:key:" in phone.locator("#verifier").inner_text()
+    asked = phone.locator("#claims").inner_text()
+    assert "해운대구" in asked and "Kim Minji" not in asked  # exactly the policy's claims, not the name
+    phone.click("#accept")
+    phone.wait_for_selector("#outcome:not(:empty)")
+    result = _outcome(stack, req["id"])
+    assert result["status"] == "done" and result["result"]["verified"] is True, result
+    phone.click("text=뒤로")
+
+
+def test_openid4vp_decline_tells_the_verifier(stack: Stack, phone: Any) -> None:
+    req = _request(stack)
+    phone.evaluate("uri => { location.hash = 'request=' + encodeURIComponent(uri) }", req["uri"])
+    phone.click("#decline")
+    phone.wait_for_selector("#outcome:not(:empty)", timeout=30_000)
+    assert "거절" in phone.locator("#outcome").inner_text()
+    result = _outcome(stack, req["id"])
+    assert result["status"] == "error" and result["result"]["error"] == "access_denied", result
+    phone.click("text=뒤로")
+
+
+def test_revocation_is_shown(stack: Stack, phone: Any) -> None:
+    from e2e_world import eventually
+
+    ids = stack.credential_ids("cityhall", RESIDENT)
+    assert len(ids) == 1
+    (cid,) = ids
+    r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{cid}/revoke")
+    assert r.status_code in (200, 201), r.text
+
+    def shown() -> bool | None:
+        phone.click(".check-status")
+        phone.wait_for_selector(".card .status")
+        return phone.locator(".card .status").first.get_attribute("data-status") == "revoked" or None
+
+    eventually(shown, "the wallet showing the revocation", 60, 1.0)
+    assert phone.locator(".card .status").first.inner_text() == "취소됨"
+    assert phone.locator(".show-qr").first.is_disabled()
+
+
+def _new_wallet(page: Any) -> None:
+    page.wait_for_selector("#create")
+    page.fill("#pin", PIN)
+    page.fill("#pin2", PIN)
+    page.click("#create")
+    page.wait_for_selector("#go-receive")
+
+
+def test_export_imported_in_a_fresh_profile_shows_the_same_credentials(
+        browser: Any, phone: Any, wallet_url: str, tmp_path: Path) -> None:
+    before = phone.locator(".card h2").all_inner_texts()
+    phone.click("#go-backup")
+    phone.fill("#export-pass", "correct horse battery")
+    with phone.expect_download() as download:
+        phone.click("#export")
+    exported = tmp_path / "wallet.civicpass"
+    download.value.save_as(exported)
+    assert b"Kim Minji" not in exported.read_bytes()  # sealed
+
+    context = browser.new_context(**PHONE)
+    try:
+        fresh = context.new_page()
+        fresh.goto(wallet_url)
+        _new_wallet(fresh)
+        fresh.click("#go-backup")
+        fresh.set_input_files("#import-file", str(exported))
+        fresh.fill("#import-pass", "wrong passphrase")
+        fresh.click("#import")
+        fresh.locator("#error").wait_for(state="visible")
+        assert "암호가 다릅니다" in fresh.locator("#error").inner_text()
+        fresh.fill("#import-pass", "correct horse battery")
+        fresh.click("#import")
+        fresh.wait_for_selector("#backup-msg:not(:empty)")
+        assert "1개 증명서를 가져왔습니다" in fresh.locator("#backup-msg").inner_text()
+        fresh.click("text=뒤로")
+        assert fresh.locator(".card h2").all_inner_texts() == before
+        assert "Kim Minji" in fresh.locator(".card").first.inner_text()
+    finally:
+        context.close()
+
+
+def _y4m(png: bytes, path: Path, frames: int = 10) -> Path:
+    """A short 640x480 YUV4MPEG2 video of the image, for Chromium's --use-file-for-fake-video-capture."""
+    from PIL import Image
+
+    canvas = Image.new("L", (640, 480), 255)
+    qr = Image.open(io.BytesIO(png)).convert("L")
+    qr.thumbnail((440, 440))
+    canvas.paste(qr, ((640 - qr.width) // 2, (480 - qr.height) // 2))
+    chroma = bytes([128]) * (320 * 240)
+    with path.open("wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            f.write(b"FRAME\n" + canvas.tobytes() + chroma + chroma)
+    return path
+
+
+def test_receive_through_the_camera(stack: Stack, playwright: Any, chromium_path: str, wallet_url: str,
+                                    tmp_path: Path) -> None:
+    import base64
+
+    from playwright.sync_api import expect
+
+    offer = stack.offer("cityhall", RESIDENT, RESIDENT_CLAIMS)
+    video = _y4m(base64.b64decode(offer["qr_png_base64"]), tmp_path / "offer.y4m")
+    camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              f"--use-file-for-fake-video-capture={video}"]
+    b = playwright.chromium.launch(executable_path=chromium_path, args=[*FLAGS, *camera])
+    try:
+        context = b.new_context(**PHONE)
+        context.grant_permissions(["camera"])
+        page = context.new_page()
+        page.goto(wallet_url)
+        _new_wallet(page)
+        page.click("#go-scan")
+        expect(page.locator("#offer")).to_have_value(re.compile(r"^openid-credential-offer://"), timeout=30_000)
+        page.fill("#tx-code", offer["tx_code"])
+        page.click("#receive")
+        page.wait_for_selector(".card", timeout=60_000)
+        assert "해운대구" in page.locator(".card").first.inner_text()
+    finally:
+        b.close()

@@ -85,6 +85,7 @@ async function opened () {
 }
 
 async function refreshStatuses () {
+  if (navigator.onLine) state.trust = (await loadTrust()) || state.trust // the chain's newest list digests
   for (const r of state.records) {
     const ref = statusRefOf(r)
     if (!ref || !state.trust) continue
@@ -301,6 +302,12 @@ async function start () {
   state.pending = pendingFromUrl()
   window.addEventListener('online', () => { const n = document.getElementById('net'); if (n) n.textContent = '' })
   window.addEventListener('offline', () => { const n = document.getElementById('net'); if (n) n.textContent = t('offline') })
+  window.addEventListener('hashchange', () => { // a same-device link while the app is open
+    const pending = pendingFromUrl()
+    if (!pending) return
+    if (state.dataKey) route(pending.text)
+    else state.pending = pending
+  })
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {})
   if (await hasLock()) unlockScreen()
   else setupScreen()

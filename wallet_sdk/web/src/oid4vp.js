@@ -1,12 +1,24 @@
 // Answer an OpenID4VP 1.0 request, as wallet_sdk/openid4vp.py does: fetch the request object by reference
-// (§5.10; GET, or POST when request_uri_method=post), check it is signed by the client's did:key
-// (decentralized_identifier: prefix, RFC 9101) or take an unsigned redirect_uri: request (shown as
-// unverified), match its DCQL query against the held SD-JWT VCs, and on consent POST the presentations
-// with a KB-JWT by direct_post (§8.2); declining posts access_denied (§8.5).
-import { compactVerify, decodeProtectedHeader, importJWK, base64url } from 'jose'
+// (§5.10; GET, or POST with wallet_metadata and a wallet_nonce the request must echo when
+// request_uri_method=post, §5.10.1), check it is signed by the client's did:key (decentralized_identifier:
+// prefix, RFC 9101) or take an unsigned redirect_uri: request (shown as unverified), match its DCQL query
+// against the held SD-JWT VCs, and on consent POST the presentations with a KB-JWT by direct_post (§8.2)
+// or, for direct_post.jwt, as a JWE (ECDH-ES, P-256) to the verifier's key (§8.3); declining posts
+// access_denied (§8.5).
+import { base64url, CompactEncrypt, compactVerify, decodeProtectedHeader, importJWK } from 'jose'
 import { disclosuresFor, present, unpack } from './sdjwt.js'
 import { holderKey } from './store.js'
 
+const DIRECT_POST = 'direct_post'
+const DIRECT_POST_JWT = 'direct_post.jwt'
+const ENCS = ['A128GCM', 'A256GCM']
+const WALLET_METADATA = {
+  vp_formats_supported: { 'dc+sd-jwt': { 'sd-jwt_alg_values': ['ES256'], 'kb-jwt_alg_values': ['ES256'] } },
+  response_modes_supported: [DIRECT_POST, DIRECT_POST_JWT],
+  authorization_encryption_alg_values_supported: ['ECDH-ES'],
+  authorization_encryption_enc_values_supported: ENCS,
+  client_id_prefixes_supported: ['decentralized_identifier', 'redirect_uri']
+}
 const DID = 'decentralized_identifier:'
 const REDIRECT = 'redirect_uri:'
 const SKEW = 60
@@ -39,20 +51,35 @@ async function didKey (did) {
   return crypto.subtle.importKey('raw', bytes.slice(2), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify'])
 }
 
-async function fetchRequestObject (params) {
-  if (params.get('request')) return params.get('request')
+async function fetchRequestObject (params, signed) {
+  if (params.get('request')) return { token: params.get('request'), walletNonce: null }
   const uri = params.get('request_uri')
-  if (!uri) return null
-  const method = (params.get('request_uri_method') || 'get').toLowerCase()
+  if (!uri) return { token: null, walletNonce: null }
+  const method = params.get('request_uri_method') || 'get'
   if (method !== 'get' && method !== 'post') throw bad('request_uri_method')
+  let walletNonce = null
+  const init = { headers: { accept: 'application/oauth-authz-req+jwt' }, cache: 'no-store' }
+  if (method === 'post') {
+    walletNonce = base64url.encode(crypto.getRandomValues(new Uint8Array(18)))
+    const metadata = { ...WALLET_METADATA, ...(signed ? { request_object_signing_alg_values_supported: ['ES256'] } : {}) }
+    Object.assign(init, { method: 'POST', body: new URLSearchParams({ wallet_metadata: JSON.stringify(metadata), wallet_nonce: walletNonce }) })
+  }
   let resp
   try {
-    resp = await fetch(uri, method === 'post'
-      ? { method: 'POST', headers: { accept: 'application/oauth-authz-req+jwt' }, body: new URLSearchParams() }
-      : { headers: { accept: 'application/oauth-authz-req+jwt' }, cache: 'no-store' })
+    resp = await fetch(uri, init)
   } catch { throw new RequestError('unreachable') }
   if (!resp.ok) throw new RequestError('verifier_refused', `request object: HTTP ${resp.status}`)
-  return (await resp.text()).trim()
+  return { token: (await resp.text()).trim(), walletNonce }
+}
+
+function encryption (payload) {
+  const meta = payload.client_metadata || {}
+  const key = (meta.jwks?.keys || []).find((k) => k && k.kty === 'EC' && k.crv === 'P-256' && k.alg === 'ECDH-ES')
+  if (!key) throw bad('direct_post.jwt needs a P-256 ECDH-ES key in client_metadata.jwks')
+  const offered = meta.encrypted_response_enc_values_supported || ['A128GCM']
+  const enc = Array.isArray(offered) ? offered.find((e) => ENCS.includes(e)) : null
+  if (!enc) throw bad('no content encryption in common')
+  return { key, enc }
 }
 
 function decodeJson (part) { return JSON.parse(new TextDecoder().decode(base64url.decode(part))) }
@@ -63,7 +90,7 @@ export async function resolve (text, now) {
   const params = url.searchParams
   const clientId = params.get('client_id')
   if (!clientId) throw bad('no client_id')
-  const token = await fetchRequestObject(params)
+  const { token, walletNonce } = await fetchRequestObject(params, clientId.startsWith(DID))
   let payload
   let verifier
   let authenticated
@@ -93,7 +120,9 @@ export async function resolve (text, now) {
   } else throw bad('client identifier prefix not supported')
   if (payload.client_id !== clientId) throw bad('client_id differs')
   if (payload.response_type !== 'vp_token') throw bad('response_type')
-  if (payload.response_mode !== 'direct_post') throw bad('response_mode')
+  if (walletNonce && payload.wallet_nonce !== walletNonce) throw bad('the request does not echo our wallet_nonce')
+  if (payload.response_mode !== DIRECT_POST && payload.response_mode !== DIRECT_POST_JWT) throw bad('response_mode')
+  const encrypt = payload.response_mode === DIRECT_POST_JWT ? encryption(payload) : null
   if (!authenticated && payload.response_uri !== verifier) throw bad('response_uri must equal the redirect_uri')
   if (typeof payload.nonce !== 'string' || !payload.nonce) throw bad('nonce')
   if (payload.exp != null && payload.exp + SKEW <= now) throw bad('expired')
@@ -101,7 +130,7 @@ export async function resolve (text, now) {
   if (!Array.isArray(dcql?.credentials) || !dcql.credentials.length) throw bad('only DCQL queries are supported')
   const meta = payload.client_metadata || {}
   const name = typeof meta.client_name === 'string' && meta.client_name ? meta.client_name : null
-  return { clientId, verifier, authenticated, name, payload, dcql }
+  return { clientId, verifier, authenticated, name, payload, dcql, encrypt, walletNonce }
 }
 
 function lookup (claims, path) {
@@ -157,8 +186,16 @@ export async function respond (consent, records, { now }) {
     const key = await holderKey(m.record.sdJwtKey)
     vpToken[m.id] = [await present(m.unpacked, m.disclose, { privateKey: key.privateKey, audience: clientId, nonce: payload.nonce, now })]
   }
-  const form = { vp_token: JSON.stringify(vpToken) }
+  let form = { vp_token: JSON.stringify(vpToken) }
   if (payload.state != null) form.state = payload.state
+  const { encrypt, walletNonce } = consent.req
+  if (encrypt) { // §8.3: the same parameters as one JWE; apu/apv bind it to this exchange
+    const inner = { vp_token: vpToken, ...(payload.state != null ? { state: payload.state } : {}) }
+    const jwe = new CompactEncrypt(new TextEncoder().encode(JSON.stringify(inner)))
+      .setProtectedHeader({ alg: 'ECDH-ES', enc: encrypt.enc, ...(encrypt.key.kid ? { kid: encrypt.key.kid } : {}) })
+      .setKeyManagementParameters({ apv: new TextEncoder().encode(payload.nonce), ...(walletNonce ? { apu: new TextEncoder().encode(walletNonce) } : {}) })
+    form = { response: await jwe.encrypt(await importJWK(encrypt.key, 'ECDH-ES')) }
+  }
   const body = await post(payload.response_uri, form)
   return { body, summary: body.redirect_uri ? body.redirect_uri : 'OK' }
 }

@@ -16,29 +16,34 @@ async function sha256hex (text) {
   return [...d].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
+function unknown (uri, why) {
+  console.info(`status of ${uri} unknown: ${why}`)
+  return 'unknown'
+}
+
 /** 'valid' | 'revoked' | 'suspended' | 'unknown' for entry `idx` of the list at `uri`. */
 export async function statusOf (uri, idx, trust) {
   try {
     const resp = await fetch(uri, { cache: 'no-store', headers: { accept: 'application/statuslist+jwt' } })
-    if (!resp.ok) return 'unknown'
+    if (!resp.ok) return unknown(uri, `HTTP ${resp.status}`)
     const token = (await resp.text()).trim()
     const header = decodeProtectedHeader(token)
     const entry = keyByThumbprint(trust, header.kid)
-    if (!entry || header.typ !== 'statuslist+jwt') return 'unknown'
+    if (!entry || header.typ !== 'statuslist+jwt') return unknown(uri, 'signed by an unknown key')
     const want = trust.statusDigests?.[uri]
-    if (want && want !== await sha256hex(token)) return 'unknown'
+    if (want && want !== await sha256hex(token)) return unknown(uri, 'differs from the digest on chain')
     const { payload } = await compactVerify(token, await importJWK(entry.key.jwk, 'ES256'), { algorithms: ['ES256'] })
     const claims = JSON.parse(new TextDecoder().decode(payload))
-    if (claims.sub !== uri) return 'unknown'
+    if (claims.sub !== uri) return unknown(uri, 'sub is another list')
     const { bits, lst } = claims.status_list || {}
-    if (![1, 2, 4, 8].includes(bits)) return 'unknown'
+    if (![1, 2, 4, 8].includes(bits)) return unknown(uri, 'bad bits')
     const list = await inflate(base64url.decode(lst))
     const byte = list[Math.floor((idx * bits) / 8)]
-    if (byte === undefined) return 'unknown'
+    if (byte === undefined) return unknown(uri, 'index out of range')
     const value = (byte >> ((idx * bits) % 8)) & ((1 << bits) - 1)
     return NAMES[value] || 'revoked'
-  } catch {
-    return 'unknown'
+  } catch (err) {
+    return unknown(uri, err.message)
   }
 }
 
