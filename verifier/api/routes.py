@@ -36,6 +36,23 @@ _VERIFY_BODY = {"requestBody": {"required": True, "content": {"application/json"
     "schema": VerifyIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
 
 
+
+def _form_body(required: bool, fields: dict[str, str]) -> dict[str, Any]:
+    props = {name: {"type": "string", "description": why} for name, why in fields.items()}
+    return {"requestBody": {"required": required, "content": {"application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "properties": props}}}}}
+
+
+# OpenID4VP 1.0 5.10.1 and 8.2/8.3: the wallet's form parameters, so generated clients and fuzzers see them.
+_REQUEST_URI_POST_BODY = _form_body(False, {
+    "wallet_nonce": "echoed as the request object's wallet_nonce",
+    "wallet_metadata": "JSON object: the wallet's algorithms and formats"})
+_RESPONSE_BODY = _form_body(True, {
+    "vp_token": "direct_post: JSON object keyed by credential query id", "state": "the request's state",
+    "response": "direct_post.jwt: compact JWE holding vp_token and state", "error": "the wallet's error code",
+    "error_description": "the wallet's error text"})
+
+
 def _parts(request: Request) -> Any:
     return request.app.state.parts
 
@@ -143,11 +160,11 @@ def install(app: FastAPI) -> None:
     app.get("/v1/requests/{request_id}/request.jwt", responses=_PROBLEMS, summary="Signed request object")(
         request_object)
     app.post("/v1/requests/{request_id}/request.jwt", responses=_PROBLEMS,
-             summary="Signed request object for request_uri_method=post (form: wallet_nonce, wallet_metadata)")(
+             summary="Signed request object for request_uri_method=post", openapi_extra=_REQUEST_URI_POST_BODY)(
         request_object)
     app.get("/v1/requests/{request_id}/events", responses=_PROBLEMS, summary="Server-sent events for a request")(
         request_events)
-    app.post("/v1/openid4vp/response", responses=_PROBLEMS,
+    app.post("/v1/openid4vp/response", responses=_PROBLEMS, openapi_extra=_RESPONSE_BODY,
              summary="OpenID4VP direct_post and direct_post.jwt response endpoint")(direct_post)
     app.get("/v1/policies", summary="Policies this verifier knows")(policies)
     app.get("/v1/trust", summary="Trust snapshot freshness")(trust_status)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc import jwe as joserfc_jwe
 from joserfc.jwk import ECKey
 
 from credcore import jwe
 from credcore._b64 import b64u_encode
 from credcore.errors import (
+    CredError,
     JweAlgorithmError,
     JweDecryptionError,
     MalformedJweError,
@@ -128,3 +131,19 @@ def test_encrypt_refuses_keys_it_cannot_use():
         jwe.encrypt({}, EPK, enc="A128CBC-HS256")
     with pytest.raises(MalformedJweError):
         jwe.check_recipient({**EPK, "y": EPK["x"]})
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                     max_leaves=6)
+_EPK = st.fixed_dictionaries({}, optional={"kty": st.sampled_from(["EC", "OKP", 1]), "crv": st.sampled_from(
+    ["P-256", "P-384", None]), "x": _JSON | st.just(EPK["x"]), "y": _JSON | st.just(EPK["y"]), "d": _JSON})
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(epk=_EPK | _JSON, extra=st.dictionaries(st.sampled_from(["kid", "apu", "apv", "typ", "cty"]), _JSON,
+                                               max_size=3), tail=st.sampled_from(["", "AAAA", "!!", "A" * 5]))
+def test_any_header_is_a_coded_refusal_never_another_exception(epk, extra, tail):
+    token = f"{_hdr(alg='ECDH-ES', enc='A128GCM', epk=epk, **extra)}..AAAA.{tail}.AAAA"
+    with pytest.raises(CredError):
+        jwe.decrypt(token, SPEC_KEY)
