@@ -134,7 +134,8 @@ def test_encrypt_refuses_keys_it_cannot_use():
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                 max_size=3),
                      max_leaves=6)
 _EPK = st.fixed_dictionaries({}, optional={"kty": st.sampled_from(["EC", "OKP", 1]), "crv": st.sampled_from(
     ["P-256", "P-384", None]), "x": _JSON | st.just(EPK["x"]), "y": _JSON | st.just(EPK["y"]), "d": _JSON})
