@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     s.add_argument("--types-dir", help="directory of extra credential type files (YAML or JSON)")
     s.add_argument("--environment", choices=["dev", "test", "prod"], help="prod refuses development secrets")
     s.set_defaults(func=serve)
+    _register_users(isub)
 
 
 def app_from_env() -> Any:
@@ -70,4 +71,74 @@ def serve(args: argparse.Namespace) -> int:
         "civicpass.issuer_cmd:app_from_env", factory=True, host=args.host, port=args.port,
         workers=max(1, args.workers), log_level="warning", header_timeout_s=settings.http_header_timeout_s,
         body_timeout_s=settings.http_body_timeout_s, keep_alive_s=settings.http_keep_alive_s))
+    return 0
+
+
+def _register_users(isub: Any) -> None:
+    u = isub.add_parser("users", help="person accounts of the desk (/desk): clerks, operators, auditors")
+    usub = u.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    parsers = {
+        "add": usub.add_parser("add", help="add a person (the password is read from stdin or asked for)"),
+        "list": usub.add_parser("list", help="list the people and their roles"),
+        "disable": usub.add_parser("disable", help="disable a person (ends their sessions)"),
+        "reset": usub.add_parser("reset", help="set a new password (re-enables; ends their sessions)"),
+    }
+    for name, p in parsers.items():
+        p.add_argument("--data-dir", default=".civicpass", help="state directory of the default SQLite database")
+        p.add_argument("--database-url", help="SQLAlchemy URL of the issuer database")
+        if name != "list":
+            p.add_argument("username")
+        if name in {"add", "reset"}:
+            p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        p.set_defaults(func=users)
+    parsers["add"].add_argument("--role", required=True, choices=["clerk", "operator", "auditor"])
+    parsers["add"].add_argument("--name", required=True, help="display name, as the audit log shows it")
+    parsers["add"].add_argument("--office", required=True, help="the office (a clerk sees what it issued)")
+
+
+def users(args: argparse.Namespace) -> int:
+    import getpass
+    import sys
+    import time
+
+    from credcore.errors import CredError
+    from issuer.desk import accounts
+    from issuer.store.db import make_engine, make_sessionmaker, upgrade
+
+    url = args.database_url or os.environ.get("CIVICPASS_ISSUER_DATABASE_URL") \
+        or f"sqlite:///{Path(args.data_dir) / 'issuer.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    actor = f"cli:{getpass.getuser()}"[:64]
+    now = int(time.time())
+
+    def password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise SystemExit("civicpass issuer users: the passwords differ")
+        return first
+
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            if args.users_command == "list":
+                for user in accounts.list_users(session):
+                    state = "disabled" if user.disabled else "active"
+                    print(f"{user.username}\t{user.role}\t{user.office}\t{user.display_name}\t{state}")
+            elif args.users_command == "add":
+                accounts.add_user(session, username=args.username, display_name=args.name, role=args.role,
+                                  office=args.office, password=password(), now=now, actor=actor)
+                print(f"added {args.username} ({args.role}, {args.office})")
+            elif args.users_command == "disable":
+                accounts.disable_user(session, args.username, now=now, actor=actor)
+                print(f"disabled {args.username}")
+            else:
+                accounts.reset_password(session, args.username, password(), now=now, actor=actor)
+                print(f"new password set for {args.username}")
+    except CredError as exc:
+        print(f"civicpass issuer users: {exc.detail}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
     return 0

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from issuer.store.models import AuditEvent, table_of
 from issuer.store.rows import RowInsert
 
-__all__ = ["GENESIS", "AuditEntry", "HeadHint", "append", "entries", "verify_chain"]
+__all__ = ["GENESIS", "AuditEntry", "HeadHint", "append", "entries", "entries_for", "verify_chain"]
 
 GENESIS = "0" * 64
 _TABLE = table_of(AuditEvent)
@@ -99,4 +99,11 @@ def verify_chain(session: Session) -> int:
 
 def entries(session: Session, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
     rows = session.scalars(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit))
+    return [AuditEntry(r.seq, r.at, r.actor, r.action, r.target, json.loads(r.details), r.hash) for r in rows]
+
+
+def entries_for(session: Session, targets: list[str], *, limit: int = 200) -> list[AuditEntry]:
+    """The events about any of ``targets`` (a credential and its offer), oldest first."""
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.target.in_(targets)).order_by(AuditEvent.seq)
+                           .limit(limit))
     return [AuditEntry(r.seq, r.at, r.actor, r.action, r.target, json.loads(r.details), r.hash) for r in rows]

@@ -73,6 +73,10 @@ class Web3Chain:
     def status(self) -> StatusRegistry:
         return self._status
 
+    def head(self) -> int:
+        """The chain's latest block number (the desk's health page)."""
+        return int(self._w3.eth.block_number)
+
     def anchor_root(self, root: bytes, count: int) -> ChainReceipt:
         try:
             return _receipt(self._anchors.anchor(root, count, sender=self._signer).wait(self._timeout))

@@ -302,14 +302,35 @@ class IssuerService:
 
     # --- OpenID4VCI -------------------------------------------------------------------------------
     def create_offer(self, actor: str, vct: str, claims: object) -> OfferCreated:
+        return self.create_offers(actor, vct, [claims])[0]
+
+    def create_offers(
+        self, actor: str, vct: str, claims_list: Sequence[object], *, ttl: int | None = None,
+        on_created: Callable[[Session, str, Mapping[str, Any]], None] | None = None,
+        finish: Callable[[Session, list[OfferCreated]], None] | None = None,
+    ) -> list[OfferCreated]:
+        """Offers for many claim sets in one transaction (all or none), one audit event each. ``on_created``
+        (each offer) and ``finish`` (all of them) run inside it: the desk indexes holders and records a
+        CSV job's progress there, so they commit with the offers or not at all."""
         ctype = self.types.get(vct)
         now = self.clock.now()
-        prepared = ctype.prepare_claims(claims, now=now, tz=self.settings.timezone)
+        prepared = [ctype.prepare_claims(c, now=now, tz=self.settings.timezone) for c in claims_list]
+        made: list[OfferCreated] = []
+        hint = audit.HeadHint()
         with self.sessions.begin() as session:
-            new = offers.create_offer(session, vct=vct, claims_json=json.dumps(prepared), actor=actor, now=now,
-                                      ttl=self.settings.offer_ttl, pin_length=self.settings.tx_code_length)
-            audit.append(session, at=now, actor=actor, action="offer.created", target=new.offer_id,
-                         details={"vct": vct})
+            for claims in prepared:
+                new = offers.create_offer(session, vct=vct, claims_json=json.dumps(claims), actor=actor, now=now,
+                                          ttl=ttl or self.settings.offer_ttl, pin_length=self.settings.tx_code_length)
+                hint.committed(audit.append(session, at=now, actor=actor, action="offer.created",
+                                            target=new.offer_id, details={"vct": vct}, hint=hint))
+                if on_created is not None:
+                    on_created(session, new.offer_id, claims)
+                made.append(self._offer_created(ctype, new))
+            if finish is not None:
+                finish(session, made)
+        return made
+
+    def _offer_created(self, ctype: CredentialType, new: offers.NewOffer) -> OfferCreated:
         config_ids = [ctype.id] + ([ctype.id + CP1_SUFFIX] if ctype.cp1_profile else [])
         body = {
             "credential_issuer": self.base_url,
@@ -444,7 +465,7 @@ class IssuerService:
                 q = q.where(Credential.id > after)
             return [_view(c, 0) for c in session.scalars(q)]
 
-    def change_status(self, actor: str, credential_id: str, action: str) -> CredentialView:
+    def change_status(self, actor: str, credential_id: str, action: str, reason: str = "") -> CredentialView:
         now = self.clock.now()
         with self.sessions.begin() as session:
             cred = session.scalars(select(Credential).where(Credential.id == credential_id).with_for_update()).first()
@@ -459,8 +480,8 @@ class IssuerService:
                 raise ConflictError("only a suspended credential can be reinstated")
             cred.status = int(target)
             lists = touch_lists(session, cred.id)
-            audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id,
-                         details={"lists": lists})
+            details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
+            audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
             session.flush()
             view = _view(cred, 0)
         self.wake.set()

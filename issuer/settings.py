@@ -83,6 +83,19 @@ class IssuerSettings(BaseSettings):
     #: block): a process that has not seen the rotation yet may still sign with it until then, never after.
     key_close_grace: int = Field(10, ge=1, le=3600)
 
+    # --- the desk (issuer/desk: pages for clerks, operators and auditors) ------------------------------
+    desk_idle_timeout: int = Field(900, gt=0)
+    desk_session_max_age: int = Field(12 * 3600, gt=0)
+    #: Wrong passwords in a row before an account locks for ``desk_lockout`` seconds.
+    desk_signin_failures: int = Field(5, ge=1)
+    desk_lockout: int = Field(900, gt=0)
+    #: Sign-in attempts per client address per minute (per process).
+    desk_signin_per_minute: int = Field(10, ge=1)
+    #: Offers from a CSV are mailed, so they live longer than one shown at the counter.
+    desk_bulk_offer_ttl: int = Field(14 * 86400, gt=0)
+    #: Largest CSV upload (the API's ``max_body_bytes`` stays small).
+    desk_max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
+
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_prod(self) -> Self:
         if self.environment != "prod":

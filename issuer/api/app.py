@@ -24,6 +24,8 @@ from issuer.anchoring import ChainGateway
 from issuer.api.deps import TokenTable
 from issuer.api.problems import PROBLEMS
 from issuer.api.routes import admin, oid4vci
+from issuer.desk.service import DeskService
+from issuer.desk.web import install as install_desk
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
 from issuer.store.db import make_engine, make_sessionmaker, upgrade
@@ -94,13 +96,17 @@ def create_app(
     app.state.tokens = TokenTable(settings)
     app.include_router(oid4vci.router)
     app.include_router(admin.router)
+    install_desk(app, DeskService(svc))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok", "issuer": svc.issuer_id, "kid": svc.keys.active_kid}
 
+    def body_limit(path: str) -> int:  # the desk's CSV upload may be larger than any API body
+        return settings.desk_max_upload_bytes if path == "/desk/bulk" else settings.max_body_bytes
+
     # The OpenID4VCI endpoints and status lists take CORS for the browser wallet; /credentials (admin) does not.
-    httpedge.install(app, problems=PROBLEMS, body_limit=settings.max_body_bytes,
+    httpedge.install(app, problems=PROBLEMS, body_limit=body_limit,
                      wallet_routes=("/.well-known/", "/token", "/nonce", "/credential", "/notification",
                                     "/status-lists/"), not_wallet_routes=("/credentials",))
     return app

@@ -29,6 +29,11 @@ __all__ = [
     "Credential",
     "CredentialItem",
     "CredentialTypeRow",
+    "DeskBulkChunk",
+    "DeskBulkJob",
+    "DeskHolderIndex",
+    "DeskSession",
+    "DeskUser",
     "Nonce",
     "Offer",
     "SigningKeyRow",
@@ -175,7 +180,76 @@ class AuditEvent(Base):
     at: Mapped[int] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(200), index=True)  # a credential's history (the desk)
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class DeskUser(Base):
+    """A person who signs in to the desk (issuer/desk): clerk, operator or auditor. Machines use bearer tokens."""
+
+    __tablename__ = "desk_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    office: Mapped[str] = mapped_column(String(100))
+    #: argon2id, PHC string format (argon2-cffi).
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_signins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeskSession(Base):
+    """A signed-in browser: the cookie's SHA-256 (the cookie itself is never stored) and its CSRF token."""
+
+    __tablename__ = "desk_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeskBulkJob(Base):
+    """One uploaded CSV of offers. ``digest`` (SHA-256 of the file and type) makes a second upload find this job
+    instead of issuing again; ``payload`` (the validated rows, sealed) is dropped once every row has its offer."""
+
+    __tablename__ = "desk_bulk_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    vct: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(200))
+    rows: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class DeskBulkChunk(Base):
+    """The result rows (offer link and transaction code) of one committed chunk of a job, sealed at rest."""
+
+    __tablename__ = "desk_bulk_chunks"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("desk_bulk_jobs.id"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DeskHolderIndex(Base):
+    """Keyed digests (HMAC-SHA256) of ``field=value`` for the offers a desk created, so a clerk can find a
+    holder's credential by an exact field value while no claim value is stored."""
+
+    __tablename__ = "desk_holder_index"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,0 +1,302 @@
+"""The desk (/desk) through its HTTP edge, on SQLite and PostgreSQL: accounts and sessions, CSRF, roles, the issue
+form, a status change with its reason, a CSV job, the operator pages. The browser itself is exercised in
+tests/e2e/test_e2e_desk.py."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from argon2 import PasswordHasher
+from issuer_world import GRANT_CLAIMS, MERCHANT_CLAIMS, RESIDENT_CLAIMS, TestClient, Wallet
+
+from issuer.api.app import create_app
+from issuer.desk import accounts
+from issuer.store.models import DeskBulkJob, Offer
+
+PASSWORD = "counter-password-1"
+LOOPBACK = "http://127.0.0.1"
+
+
+def add(service, username, role, office="해운대구청", name=None):
+    with service.sessions.begin() as session:
+        accounts.add_user(session, username=username, display_name=name or username.title(), role=role,
+                          office=office, password=PASSWORD, now=service.clock.now(), actor="test")
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch):
+    """argon2id at its real cost (64 MiB, 3 passes) makes each hash take a second here; the tests of
+    sessions, roles and forms do not need it (test_passwords_are_argon2id_at_full_cost checks the real one)."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(accounts, "_hasher", cheap)
+    monkeypatch.setattr(accounts, "_DUMMY", cheap.hash("dummy"))
+
+
+REAL_HASHER = accounts._hasher
+
+
+def test_passwords_are_argon2id_at_full_cost():
+    assert REAL_HASHER.hash("x" * 12).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+@pytest.fixture
+def desk(settings, service):
+    add(service, "kim", "clerk", name="김민지")
+    add(service, "lee", "clerk", office="중구청")
+    add(service, "park", "operator", office="정보통신과")
+    add(service, "choi", "auditor", office="감사관실")
+    with TestClient(create_app(settings, service=service), base_url=LOOPBACK, raise_server_exceptions=False) as c:
+        yield c
+
+
+def sign_in(client, username, password=PASSWORD):
+    r = client.post("/desk/signin", data={"username": username, "password": password, "next": "/desk"},
+                    follow_redirects=False)
+    return r
+
+
+def csrf(client, path="/desk"):
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    return re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session(desk):
+    assert desk.get("/desk", follow_redirects=False).headers["location"].startswith("/desk/signin")
+    r = sign_in(desk, "kim")
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie  # loopback
+    page = desk.get("/desk")
+    assert "김민지" in page.text and page.headers["content-security-policy"].startswith("default-src 'none'")
+    token = csrf(desk)
+    assert desk.post("/desk/signout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    assert desk.get("/desk", follow_redirects=False).status_code == 303
+
+
+def test_cookie_is_secure_with_host_prefix_off_loopback(settings, service):
+    add(service, "kim", "clerk")
+    with TestClient(create_app(settings, service=service), base_url="https://desk.city.example") as c:
+        cookie = sign_in(c, "kim").headers["set-cookie"]
+    assert cookie.startswith("__Host-civicpass_desk=") and "Secure" in cookie and "Path=/" in cookie
+
+
+def test_wrong_passwords_lock_the_account_and_unknown_names_are_refused_alike(desk, service):
+    assert sign_in(desk, "nobody").status_code == 401
+    for _ in range(service.settings.desk_signin_failures):
+        assert sign_in(desk, "lee", "wrong password!").status_code == 401
+    r = sign_in(desk, "lee")  # the right password, but locked now
+    assert r.status_code == 429 and "시도가 너무" in r.text
+    service.clock.advance(service.settings.desk_lockout + 1)
+    assert sign_in(desk, "lee").status_code == 303
+
+
+def test_sign_in_is_limited_per_address(desk, service):
+    statuses = [sign_in(desk, "nobody").status_code for _ in range(service.settings.desk_signin_per_minute + 1)]
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {401}
+
+
+def test_idle_session_ends(desk, service):
+    sign_in(desk, "kim")
+    service.clock.advance(service.settings.desk_idle_timeout + 1)
+    r = desk.get("/desk", follow_redirects=False)
+    assert r.status_code == 303 and "ended=1" in r.headers["location"]
+
+
+def test_a_post_without_or_with_a_wrong_csrf_token_changes_nothing(desk, service):
+    sign_in(desk, "kim")
+    for data in ({}, {"csrf": "forged"}):
+        r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, **data})
+        assert r.status_code == 403 and "csrf_refused" in r.text
+    token = csrf(desk)
+    r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "csrf": token},
+                  headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    with service.sessions() as session:
+        assert session.query(Offer).count() == 0
+
+
+def test_roles_guard_the_pages(desk):
+    sign_in(desk, "kim")
+    for path in ("/desk/keys", "/desk/health", "/desk/audit"):
+        assert desk.get(path).status_code == 403, path
+    sign_in(desk, "choi")
+    assert desk.get("/desk/issue").status_code == 403
+    assert desk.get("/desk/audit").status_code == 200 and desk.get("/desk/health").status_code == 200
+    assert desk.get("/desk/keys").status_code == 403
+    assert desk.get("/desk/credentials", params={"field": "name", "value": "김민지"}).status_code == 403
+
+
+def test_issue_form_checks_fields_then_offers_and_follows_the_redemption(desk, service, clock):
+    sign_in(desk, "kim")
+    form = desk.get("/desk/issue/ResidentCredential").text
+    assert "생년월일" in form and 'type="date"' in form
+    token = csrf(desk, "/desk/issue/ResidentCredential")
+    bad = desk.post("/desk/issue/ResidentCredential/check", data={"name": "", "birth_date": "2000-13-40"},
+                    headers={"X-CSRF-Token": token})
+    assert bad.json()["errors"] == {"name": "minLength", "birth_date": "format", "city": "required",
+                                    "district": "required", "resident_since": "required"} or \
+        bad.json()["errors"]["birth_date"] == "format"
+    r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "csrf": token})
+    assert r.status_code == 201, r.text
+    pin = re.search(r'id="tx-code" class="pin">(\d+)<', r.text).group(1)
+    offer_id = re.search(r'data-offer="([0-9a-f]+)"', r.text).group(1)
+    assert 'src="data:image/png;base64,' in r.text
+    assert desk.get(f"/desk/offers/{offer_id}/state").json()["state"] == "waiting"
+    with service.sessions() as session:
+        uri_code = session.get(Offer, offer_id)
+        assert uri_code.created_by == "person:kim"
+    # the wallet needs the URI, which only the page showed: take it out of the QR's source offer id path
+    made = service.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [RESIDENT_CLAIMS])[0]
+    Wallet(desk, clock.now()).receive(made.uri, made.tx_code, copies=1)
+    assert desk.get(f"/desk/offers/{made.offer_id}/state").json()["state"] == "redeemed"
+    assert pin.isdigit()
+
+
+def test_other_clerks_cannot_follow_an_offer(desk):
+    sign_in(desk, "kim")
+    token = csrf(desk)
+    r = desk.post("/desk/issue/GrantEligibilityCredential", data={**{k: str(v) for k, v in GRANT_CLAIMS.items()},
+                                                                "csrf": token})
+    offer_id = re.search(r'data-offer="([0-9a-f]+)"', r.text).group(1)
+    sign_in(desk, "lee")
+    assert desk.get(f"/desk/offers/{offer_id}/state").status_code == 404
+
+
+def issue_and_redeem(desk, service, clock, claims=RESIDENT_CLAIMS):
+    made = service.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [claims],
+                                 on_created=desk.app.state.desk.index_holder)[0]
+    Wallet(desk, clock.now()).receive(made.uri, made.tx_code, copies=2)
+    with service.sessions() as session:
+        return session.get(Offer, made.offer_id).credential_id
+
+
+def test_lookup_by_office_and_holder_and_a_revocation_with_reason(desk, service, clock):
+    cid = issue_and_redeem(desk, service, clock)
+    sign_in(desk, "kim")
+    found = desk.get("/desk/credentials", params={"field": "name", "value": RESIDENT_CLAIMS["name"]}).text
+    assert cid in found
+    assert cid not in desk.get("/desk/credentials", params={"field": "name", "value": "someone else"}).text
+    sign_in(desk, "lee")  # another office
+    assert cid not in desk.get("/desk/credentials").text
+    assert desk.get(f"/desk/credentials/{cid}").status_code == 404
+
+    sign_in(desk, "kim")
+    page = desk.get(f"/desk/credentials/{cid}").text
+    assert "복사" not in page and 'id="copies">3<' in page  # one SD-JWT VC + two CP1 copies
+    token = csrf(desk, f"/desk/credentials/{cid}")
+    r = desk.post(f"/desk/credentials/{cid}/status", data={"csrf": token, "action": "revoke", "reason": "moved away"})
+    assert r.status_code == 400  # no confirmation ticked
+    r = desk.post(f"/desk/credentials/{cid}/status", data={"csrf": token, "action": "revoke", "reason": "moved away",
+                                                          "confirm": "yes"}, follow_redirects=False)
+    assert r.status_code == 303
+    state = desk.get(f"/desk/credentials/{cid}/state").json()
+    assert state["status"] == "revoked" and state["published"] is False
+    service.run_workers_once(force=True)
+    assert desk.get(f"/desk/credentials/{cid}/state").json()["published"] is True
+    events, _ = service.audit_entries(after=0, limit=1000)
+    revoke = [e for e in events if e["action"] == "credential.revoke"]
+    assert revoke[0]["actor"] == "person:kim" and revoke[0]["details"]["reason"] == "moved away"
+
+
+def test_auditor_sees_metadata_and_the_audit_log_names_people(desk, service, clock):
+    cid = issue_and_redeem(desk, service, clock, {**RESIDENT_CLAIMS, "name": "정하늘"})
+    sign_in(desk, "choi")
+    page = desk.get(f"/desk/credentials/{cid}").text
+    assert "정하늘" not in page and "status-form" not in page
+    audit = desk.get("/desk/audit").text
+    assert 'data-ok="yes"' in audit and "김민지" in audit and "desk.signed_in" in audit
+
+
+def test_operator_rotates_the_key_with_confirmation(desk, service):
+    sign_in(desk, "park")
+    before = service.keys.active_kid
+    token = csrf(desk, "/desk/keys")
+    assert desk.post("/desk/keys/rotate", data={"csrf": token}).status_code == 400
+    assert desk.post("/desk/keys/rotate", data={"csrf": token, "confirm": "yes"}).status_code == 200
+    assert service.keys.active_kid != before
+    assert service.keys.active_kid in desk.get("/desk/keys").text
+    health = desk.get("/desk/health").text
+    assert 'id="queued">' in health
+
+
+def merchant_csv(n, bad_lines=()):
+    head = "business_registration_number,business_name,owner,market,category,district,small_business,programmes"
+    rows = [head]
+    for i in range(n):
+        number = f"{100 + i % 900:03d}-{i % 100:02d}-{i:05d}"
+        rows.append(f"{number},가게 {i},상인 {i},자갈치시장,food,중구,yes,\"7,3\"")
+    for line in bad_lines:  # line numbers of the file (the header is line 1)
+        rows[line - 1] = rows[line - 1].replace("-", "", 1)
+    return ("\n".join(rows) + "\n").encode()
+
+
+def wait_done(desk, job_id):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        s = desk.get(f"/desk/bulk/{job_id}/state").json()
+        if s["state"] == "done":
+            return s
+        time.sleep(0.1)
+    raise AssertionError("job not done")
+
+
+def test_csv_reports_bad_rows_then_issues_the_rest_once(desk, service):
+    sign_in(desk, "kim")
+    token = csrf(desk, "/desk/bulk")
+    data = merchant_csv(40, bad_lines=(3, 17))
+    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
+                  files={"file": ("market.csv", data, "text/csv")}, follow_redirects=True)
+    assert r.status_code == 200, r.text
+    assert re.findall(r'<tr data-line="(\d+)">', r.text) == ["3", "17"]
+    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
+    assert wait_done(desk, job_id)["done"] == 38
+    result = desk.get(f"/desk/bulk/{job_id}/result.csv").text.lstrip("\ufeff").splitlines()
+    assert result[0] == "line,offer_id,credential_offer_uri,tx_code,expires_at" and len(result) == 39
+    assert result[1].split(",")[0] == "2" and "openid-credential-offer://" in result[1]
+    again = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
+                      files={"file": ("again.csv", data, "text/csv")}, follow_redirects=False)
+    assert again.headers["location"] == f"/desk/bulk/{job_id}?again=1"
+    with service.sessions() as session:
+        assert session.query(Offer).count() == 38
+        assert session.get(DeskBulkJob, job_id).payload is None  # the rows are gone once issued
+
+
+def test_two_runners_on_one_job_issue_each_row_once(desk, service):
+    sign_in(desk, "kim")
+    token = csrf(desk, "/desk/bulk")
+    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
+                  files={"file": ("m.csv", merchant_csv(1200), "text/csv")})
+    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    bulk = desk.app.state.desk_bulk
+    with service.sessions.begin() as session:
+        session.get(DeskBulkJob, job_id).state = "running"
+    threads = [threading.Thread(target=bulk.run, args=(job_id,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bulk.run(job_id)
+    with service.sessions() as session:
+        assert session.query(Offer).count() == 1200
+        assert session.get(DeskBulkJob, job_id).state == "done"
+
+
+def test_csv_with_unknown_columns_is_refused_with_a_page(desk):
+    sign_in(desk, "kim")
+    token = csrf(desk, "/desk/bulk")
+    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
+                  files={"file": ("x.csv", b"colour,size\nred,1\n", "text/csv")})
+    assert r.status_code == 400 and "colour" in r.text
+
+
+def test_merchant_form_reads_yes_no_and_numbers(desk):
+    sign_in(desk, "kim")
+    token = csrf(desk)
+    values = {**{k: str(v) for k, v in MERCHANT_CLAIMS.items()}, "small_business": "예", "programmes": "7, 3"}
+    r = desk.post("/desk/issue/MerchantCredential", data={**values, "csrf": token})
+    assert r.status_code == 201, r.text
