@@ -13,14 +13,17 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from civicpass import _governance_keys as keys
-from credcore import bls
 from credcore.errors import ConflictError, CredError, MalformedInputError, RefusedError
+
+if TYPE_CHECKING:
+    from credcore import bls
 
 PROPOSAL_FORMAT = "civicpass-governance-proposal-v1"
 _WAIT_S = 180.0  # inclusion on a consortium chain with slow blocks; progress is shown meanwhile
+
 
 # --- refusals of the command line (the chain's own are in contracts/errors.py) --------------------------------
 class NotAMemberError(RefusedError):
@@ -114,6 +117,8 @@ def write_doc(path: Path, doc: dict[str, Any]) -> None:
 
 def proposal_of(doc: dict[str, Any]) -> tuple[bls.Proposal, bytes]:
     """The proposal and the digest to sign, recomputed from the binding fields."""
+    from credcore import bls
+
     if doc.get("format") != PROPOSAL_FORMAT:
         raise MalformedInputError("not a civicpass governance proposal file")
     try:
@@ -142,6 +147,8 @@ def check_shares(doc: dict[str, Any], digest: bytes) -> tuple[list[int], list[in
 
 
 def _valid(pk: bytes, digest: bytes, share: str) -> bool:
+    from credcore import bls
+
     try:
         return bls.verify(pk, digest, bytes.fromhex(share))
     except (CredError, ValueError):

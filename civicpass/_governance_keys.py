@@ -23,7 +23,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from credcore import bls
 from credcore._b64 import b64u_decode, b64u_encode
 from credcore.errors import MalformedInputError
 
@@ -89,6 +88,8 @@ def _aad(public_key: bytes) -> bytes:
 
 
 def seal_member_key(sk: int, secret: str, *, fast: bool = False) -> dict[str, Any]:
+    from credcore import bls
+
     pk = bls.public_key(sk)
     n, salt, nonce = (_FAST_SCRYPT_N if fast else _SCRYPT_N), secrets.token_bytes(16), secrets.token_bytes(12)
     sealed = AESGCM(_kek(secret, salt, n)).encrypt(nonce, sk.to_bytes(32, "big"), _aad(pk))
@@ -111,6 +112,8 @@ def member_card(doc: dict[str, Any], where: str) -> tuple[bytes, bytes]:
 
 def open_member_key(doc: dict[str, Any], secret: str, where: str) -> int:
     """The BLS secret of a sealed member key file; refuses plaintext files and wrong passphrases."""
+    from credcore import bls
+
     if "secret_key" in doc:
         raise KeyFileError(f"{where} holds its secret in plaintext (an older key file format)", plaintext=True)
     if doc.get("format") != MEMBER_KEY_FORMAT:
@@ -135,6 +138,8 @@ def open_member_key(doc: dict[str, Any], secret: str, where: str) -> int:
 
 def plaintext_member_secret(doc: dict[str, Any], where: str) -> int:
     """The secret of an older, unsealed member key file (for ``keygen --import``)."""
+    from credcore import bls
+
     try:
         sk = int(doc["secret_key"], 16)
         pk = bytes.fromhex(doc["public_key"])

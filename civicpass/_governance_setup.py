@@ -26,11 +26,12 @@ from civicpass._governance_common import (
     say,
     web3_of,
 )
-from credcore import bls
 from credcore.errors import MalformedInputError
 
 
 def run_keygen(args: argparse.Namespace) -> int:
+    from credcore import bls
+
     if args.import_file is not None:
         sk = keys.plaintext_member_secret(keys.read_json(args.import_file, "a member key file"), str(args.import_file))
     else:
@@ -63,6 +64,8 @@ def run_account(args: argparse.Namespace) -> int:
 
 
 def _member_cards(values: Sequence[str]) -> list[tuple[bytes, bytes]]:
+    from credcore import bls
+
     cards: list[tuple[bytes, bytes]] = []
     for value in values:
         pk, _, pop = value.partition(":")
@@ -89,6 +92,7 @@ def _member_cards(values: Sequence[str]) -> list[tuple[bytes, bytes]]:
 def run_init(args: argparse.Namespace) -> int:
     from contracts import TrustRegistry
     from contracts.governance import InvalidThresholdError, TrustGovernance
+    from credcore import bls
 
     cards = _member_cards(args.members)
     if not 1 <= args.threshold <= len(cards) <= bls.MAX_MEMBERS:

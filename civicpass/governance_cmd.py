@@ -13,6 +13,9 @@ one) or, on a dev chain, a dev account of the deployment file.
 Refusals print ``civicpass governance: CODE: what is wrong`` and a line saying what to do. Exit codes: 0 done;
 1 refused (not a member, too few or mismatched signatures, a stale proposal, a revert); 2 bad input or usage
 (including a wrong passphrase); 3 the chain could not be reached.
+
+BLS (py_ecc, eth_abi) and the chain bindings are imported where they are used: a core install has neither, and its
+``civicpass`` still builds this parser for the commands it can run.
 """
 
 from __future__ import annotations
@@ -45,17 +48,16 @@ from civicpass._governance_common import (
     write_doc,
 )
 from civicpass._governance_setup import run_account, run_init, run_keygen
-from credcore import bls
 from credcore.errors import CredError, InfrastructureError, MalformedInputError
 
 _DEFAULT_DEPLOYMENT = Path(".civicpass/deployment.json")
-_ACTIONS = {
-    "accredit": (bls.Action.ACCREDIT_ISSUER, "ACCOUNT IDENTIFIER NAME TYPE..."),
-    "suspend": (bls.Action.SUSPEND_ISSUER, "ACCOUNT"),
-    "add-member": (bls.Action.ADD_MEMBER, "PUBLIC_KEY_HEX POP_HEX"),
-    "remove-member": (bls.Action.REMOVE_MEMBER, "PUBLIC_KEY_HEX"),
-    "threshold": (bls.Action.SET_THRESHOLD, "K"),
-    "transfer-admin": (bls.Action.TRANSFER_REGISTRY_ADMIN, "NEW_ADMIN"),
+_ACTIONS = {  # command word -> (credcore.bls.Action name, arguments)
+    "accredit": ("ACCREDIT_ISSUER", "ACCOUNT IDENTIFIER NAME TYPE..."),
+    "suspend": ("SUSPEND_ISSUER", "ACCOUNT"),
+    "add-member": ("ADD_MEMBER", "PUBLIC_KEY_HEX POP_HEX"),
+    "remove-member": ("REMOVE_MEMBER", "PUBLIC_KEY_HEX"),
+    "threshold": ("SET_THRESHOLD", "K"),
+    "transfer-admin": ("TRANSFER_REGISTRY_ADMIN", "NEW_ADMIN"),
 }
 
 def register(sub: Any) -> None:
@@ -180,7 +182,10 @@ def run_proposals(args: argparse.Namespace) -> int:
 
 # --- proposing, signing, submitting --------------------------------------------------------------------------
 def run_propose(args: argparse.Namespace) -> int:
-    action, usage = _ACTIONS[args.action]
+    from credcore import bls
+
+    name, usage = _ACTIONS[args.action]
+    action = bls.Action[name]
     values: list[Any] = list(args.args)
     try:
         if action is bls.Action.ADD_MEMBER:
@@ -220,6 +225,8 @@ def run_propose(args: argparse.Namespace) -> int:
 
 
 def run_sign(args: argparse.Namespace) -> int:
+    from credcore import bls
+
     doc = keys.read_json(args.proposal, "a proposal file")
     proposal, digest = proposal_of(doc)
     key_doc = keys.read_json(args.key, "a member key file")
@@ -244,6 +251,7 @@ def run_sign(args: argparse.Namespace) -> int:
 
 def run_submit(args: argparse.Namespace) -> int:
     from contracts.governance import StaleNonceError, TooFewSignersError
+    from credcore import bls
 
     doc = keys.read_json(args.proposal, "a proposal file")
     proposal, digest = proposal_of(doc)
