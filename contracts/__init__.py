@@ -6,7 +6,7 @@ Public API (everything else is private): deploy with :func:`deploy_all`, describ
 Reverts surface as the credcore errors in :mod:`contracts.errors`.
 """
 
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 
 from contracts._tx import PendingTx, Receipt, Signer, wait_all
 from contracts.anchor_registry import AnchorRecord, AnchorRegistry
@@ -32,6 +32,7 @@ __all__ = [
     "TrustRegistry",
     "TrustState",
     "TrustSync",
+    "connect",
     "deploy_all",
     "registries",
     "status_list_digest",
@@ -47,3 +48,14 @@ def registries(w3: Web3, deployment: Deployment) -> tuple[TrustRegistry, AnchorR
         AnchorRegistry(w3, deployment.anchor_registry, from_block=deployment.from_block),
         StatusRegistry(w3, deployment.status_registry, from_block=deployment.from_block),
     )
+
+
+def connect(rpc_url: str, *, connect_timeout: float, read_timeout: float) -> Web3:
+    """A Web3 over HTTP whose every call gives up after the timeouts (seconds), without web3's own retries.
+
+    web3's HTTPProvider retries a timed-out call five times by default, so a hung node would hold a caller for
+    several timeouts in a row; the services retry in their workers instead, and answer 503 meanwhile.
+    """
+    provider = HTTPProvider(rpc_url, request_kwargs={"timeout": (connect_timeout, read_timeout)},
+                            exception_retry_configuration=None)
+    return Web3(provider)

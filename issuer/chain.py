@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
-from contracts import AnchorRegistry, Deployment, Signer, StatusRegistry, TrustRegistry, registries
+from contracts import AnchorRegistry, Deployment, Signer, StatusRegistry, TrustRegistry, connect, registries
 from contracts.errors import InvalidKeyWindowError
 from credcore.did import did_ethr
 from credcore.errors import ConflictError, NotFoundError
@@ -134,5 +134,6 @@ def connect_chain(settings: IssuerSettings) -> Web3Chain:
         key = settings.chain_account_key.get_secret_value()
     else:
         key = deployment.account("issuer").private_key or ""  # dev deployment files only carry keys
-    w3 = Web3(HTTPProvider(settings.chain_rpc_url, request_kwargs={"timeout": 30}))
-    return Web3Chain(w3, deployment, key)
+    w3 = connect(settings.chain_rpc_url or "", connect_timeout=settings.chain_connect_timeout,
+                 read_timeout=settings.chain_read_timeout)
+    return Web3Chain(w3, deployment, key, timeout=settings.chain_tx_timeout)

@@ -192,17 +192,24 @@ class IssuerService:
                 self.log(f"reading our accredited identifier failed ({type(exc).__name__}); will retry")
                 self._key_on_chain = False
                 return
-        with self.sessions.begin() as session:
-            for row in session.scalars(select(SigningKeyRow).where(SigningKeyRow.on_chain.is_(False))):
-                try:
-                    receipt = self.chain.add_key(PublicKey.from_jwk(json.loads(row.public_jwk)))
-                except Exception as exc:
-                    self.log(f"key registration failed ({type(exc).__name__}); will retry")
-                    break
+        # Chain calls outside any transaction: on SQLite a transaction holds the write lock issuance needs.
+        with self.sessions() as session:
+            waiting = session.execute(select(SigningKeyRow.thumbprint, SigningKeyRow.public_jwk)
+                                      .where(SigningKeyRow.on_chain.is_(False))).all()
+        for kid, jwk in waiting:
+            try:
+                receipt = self.chain.add_key(PublicKey.from_jwk(json.loads(jwk)))
+            except Exception as exc:
+                self.log(f"key registration failed ({type(exc).__name__}); will retry")
+                break
+            with self.sessions.begin() as session:
+                row = session.get(SigningKeyRow, kid)
+                assert row is not None
                 row.on_chain = True
                 if receipt.timestamp is not None:
                     row.valid_from = receipt.timestamp
                     self.keys.note_valid_from(row.thumbprint, receipt.timestamp)
+        with self.sessions() as session:
             active = session.scalars(select(SigningKeyRow).where(SigningKeyRow.active.is_(True))).first()
             self._key_on_chain = active is not None and active.on_chain
 

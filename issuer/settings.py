@@ -78,6 +78,12 @@ class IssuerSettings(BaseSettings):
     anchor_interval: float = Field(10.0, gt=0)
     anchor_batch_size: int = Field(1000, ge=1)
     anchor_max_backoff: float = Field(300.0, gt=0)
+    #: Every chain JSON-RPC call gives up after these (seconds): a hung node cannot hold the issuer. A refused
+    #: call is retried by the worker; a key rotation answers 503 ``chain_unavailable``.
+    chain_connect_timeout: float = Field(2.0, gt=0, le=60)
+    chain_read_timeout: float = Field(5.0, gt=0, le=120)
+    #: How long a sent transaction may take to be mined before the send counts as failed (and is retried).
+    chain_tx_timeout: float = Field(30.0, gt=0)
     run_workers: bool = True
     #: After a rotation the old key's window stays open this long (clock skew between issuer hosts plus one
     #: block): a process that has not seen the rotation yet may still sign with it until then, never after.

@@ -43,6 +43,9 @@ class VerifierSettings(BaseSettings):
     #: Beyond this age the snapshot is stale: the verdict says so and each policy decides.
     max_snapshot_age_s: PositiveInt = 24 * 3600
     status_fetch_timeout_s: float = 5.0
+    #: Every chain JSON-RPC call gives up after these: a hung node delays a sync round, never a verdict.
+    chain_connect_timeout_s: float = Field(2.0, gt=0, le=60)
+    chain_read_timeout_s: float = Field(5.0, gt=0, le=120)
     #: How often each HTTPS issuer's /.well-known/jwt-vc-issuer is checked against the chain (0: never).
     issuer_metadata_check_s: float = Field(300.0, ge=0)
 

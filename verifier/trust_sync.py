@@ -156,8 +156,7 @@ class TrustKeeper:
             if settings.chain_rpc_url is not None:
                 raise ValueError("chain_rpc_url needs deployment_file (the registries' addresses)")
             return cls(snapshot_path=settings.snapshot_path, clock=clock)
-        from web3 import HTTPProvider, Web3
-
+        from contracts import connect
         from contracts.deployment import Deployment
         from contracts.sync import TrustSync
 
@@ -165,7 +164,8 @@ class TrustKeeper:
         rpc_url = settings.chain_rpc_url or deployment.rpc_url
         if rpc_url is None:
             raise ValueError("no chain RPC URL: set chain_rpc_url or record rpc_url in the deployment file")
-        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 5}))
+        w3 = connect(rpc_url, connect_timeout=settings.chain_connect_timeout_s,
+                     read_timeout=settings.chain_read_timeout_s)
         http = httpx.Client(timeout=settings.status_fetch_timeout_s, follow_redirects=False)
         return cls(snapshot_path=settings.snapshot_path, clock=clock, sync=TrustSync(w3, deployment), http=http,
                    metadata_check_s=settings.issuer_metadata_check_s)

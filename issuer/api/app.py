@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
@@ -77,6 +78,7 @@ def create_app(
         # Routes are CPU-bound under one GIL: a few threads overlap I/O; forty (the default) only contend.
         threads = settings.worker_threads or (1 if svc.engine.dialect.name == "sqlite" else 4)
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        _app.state.chain_limiter = anyio.CapacityLimiter(1)  # request-driven chain work (key rotation)
         stop = threading.Event()
         worker = None
         if settings.run_workers:

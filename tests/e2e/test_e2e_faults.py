@@ -1,0 +1,130 @@
+"""Fault injection on real processes (issue 13): the chain hung (SIGSTOP) during issuance, key rotation and
+revocation, then resumed (SIGCONT); the issuer and the verifier killed with SIGKILL and restarted.
+
+What must hold throughout: no 5xx but a documented 503, nothing answering slower than its bound while the chain
+hangs (issuance, health, metadata, status lists under 1 s; a rotation's 503 within the chain timeout), and no
+credential lost or stranded: whatever was issued verifies at the verifier once the chain is back.
+The tests share one system (embedded chain, SQLite) and run in file order.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from e2e_world import RESIDENT, RESIDENT_CLAIMS, Stack, eventually
+
+from credcore import cp1
+from credcore._b64 import b64u_decode
+from credcore.keys import SigningKey
+
+pytestmark = [pytest.mark.chain, pytest.mark.slow]
+
+READ_TIMEOUT = 2.0
+FAULTS = {
+    "CIVICPASS_ISSUER_CHAIN_CONNECT_TIMEOUT": "1",
+    "CIVICPASS_ISSUER_CHAIN_READ_TIMEOUT": str(READ_TIMEOUT),
+    "CIVICPASS_VERIFIER_CHAIN_CONNECT_TIMEOUT_S": "1",
+    "CIVICPASS_VERIFIER_CHAIN_READ_TIMEOUT_S": str(READ_TIMEOUT),
+}
+#: While the chain hangs, these must answer within this (seconds).
+FAST_ANSWER = 1.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("faults"), env=FAULTS)
+    try:
+        yield s.start()
+    finally:
+        chain = s.procs.get("chain")
+        if chain is not None and chain.alive():
+            chain.proc.send_signal(signal.SIGCONT)  # a stopped process ignores SIGINT
+        s.close()
+
+
+class Issued:
+    """A credential issued by the clerk API: its id, SD-JWT VC and CP1 copy with their holder keys."""
+
+    def __init__(self, stack: Stack, issuer: str = "cityhall") -> None:
+        self.keys = [SigningKey.generate("P-256") for _ in range(2)]
+        body = {"vct": RESIDENT, "claims": RESIDENT_CLAIMS, "holder_jwks": [k.public_key.to_jwk() for k in self.keys]}
+        started = time.monotonic()
+        r = stack.admin_call(issuer, "clerk", "POST", "/v1/credentials", json=body)
+        self.elapsed = time.monotonic() - started
+        assert r.status_code == 201, r.text
+        self.id = r.json()["id"]
+        self.cp1 = r.json()["credentials"][1]["credential"]
+
+    def qr(self) -> str:
+        return cp1.present_cp1(b64u_decode(self.cp1), holder_key=self.keys[1], now=int(time.time()))
+
+
+def timed_get(stack: Stack, url: str) -> tuple[int, float]:
+    started = time.monotonic()
+    r = stack.http.get(url)
+    return r.status_code, time.monotonic() - started
+
+
+class Hung:
+    """The chain process stopped (SIGSTOP) for the ``with`` block, resumed (SIGCONT) after, whatever happens."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.proc = stack.procs["chain"].proc
+
+    def __enter__(self) -> Hung:
+        self.proc.send_signal(signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def verified(stack: Stack, issued: Issued) -> bool:
+    verdict = stack.verify(issued.qr(), "resident-basic")
+    return bool(verdict["verified"])
+
+
+def test_a_hung_chain_stalls_neither_issuance_nor_health_and_rotation_answers_503(stack):
+    before = Issued(stack)
+    issuer = stack.urls["cityhall"]
+    during: list[Issued] = []
+    rotation: dict[str, Any] = {}
+
+    def rotate() -> None:
+        started = time.monotonic()
+        r = stack.admin_call("cityhall", "operator", "POST", "/v1/keys/rotate")
+        rotation.update(status=r.status_code, body=r.json(), elapsed=time.monotonic() - started)
+
+    with Hung(stack):
+        time.sleep(0.5)  # let the worker get stuck in a chain call
+        rotator = threading.Thread(target=rotate)
+        rotator.start()
+        deadline = time.monotonic() + 2 * READ_TIMEOUT + 2
+        slow: list[tuple[str, float]] = []
+        while time.monotonic() < deadline:
+            issued = Issued(stack)
+            during.append(issued)
+            slow += [("issue", issued.elapsed)] if issued.elapsed > FAST_ANSWER else []
+            for path in ("/healthz", "/.well-known/openid-credential-issuer", "/status-lists/1"):
+                status, elapsed = timed_get(stack, issuer + path)
+                assert status == 200, (path, status)
+                slow += [(path, elapsed)] if elapsed > FAST_ANSWER else []
+        rotator.join(timeout=30)
+        assert slow == [], slow
+    assert rotation["status"] == 503 and rotation["body"]["code"] == "chain_unavailable", rotation
+    assert rotation["elapsed"] < 3 * READ_TIMEOUT, rotation
+
+    # Chain back: everything issued during the hang is anchored and verifies; a rotation now goes through.
+    after_rotation = stack.admin_call("cityhall", "operator", "POST", "/v1/keys/rotate")
+    assert after_rotation.status_code == 201, after_rotation.text
+    after = Issued(stack)
+    stack.wait_synced()
+    for issued in (before, *during, after):
+        eventually(lambda issued=issued: verified(stack, issued), f"credential {issued.id} verifies", 30)
+    stack.shared["issued"] = [before, *during, after]
+
