@@ -63,11 +63,17 @@ function setupScreen () {
 
 function unlockScreen () {
   rerender = unlockScreen
+  performance.mark('unlock-screen') // marks: tests/bench separates the app's time from the resident's
   const pin = h('input', { id: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'current-password' })
   screen(t('unlock_title'),
     h('form', { onsubmit: async (e) => {
       e.preventDefault()
-      try { state.dataKey = await unlock(pin.value); await opened() } catch (err) { pin.value = ''; showError(codeOf(err)) }
+      performance.mark('unlock-start')
+      try {
+        state.dataKey = await unlock(pin.value)
+        performance.mark('unlock-end')
+        await opened()
+      } catch (err) { pin.value = ''; showError(codeOf(err)) }
     } },
     h('label', {}, t('pin'), pin), errorBox(), h('button', { type: 'submit', class: 'primary', id: 'unlock' }, t('unlock'))))
   pin.focus()
@@ -128,6 +134,7 @@ function card (r) {
 
 function home () {
   rerender = home
+  performance.mark('home-shown')
   screen(t('app'),
     ...(state.records.length ? state.records.map(card) : [h('p', { class: 'empty' }, t('home_empty'))]),
     errorBox(),
@@ -171,6 +178,7 @@ function receiveScreen (prefill) {
 
 // --- show at a counter -----------------------------------------------------------------------------------
 async function showQr (r) {
+  performance.mark('qr-start')
   const copy = r.copies.find((c) => !c.used && !c.foreign)
   if (!copy) return showError('no_copies')
   copy.used = true // spent before the QR exists: a crash after this point wastes a copy, never reuses one
@@ -192,8 +200,11 @@ async function showQr (r) {
     const s = now()
     if (timeStep(s) !== step) {
       step = timeStep(s)
+      const started = performance.now()
       const text = await presentCp1(raw, (bytes) => signWith(key.privateKey, bytes), s, { digest })
       draw(canvas, text, size)
+      performance.measure('qr-draw', { start: started, end: performance.now() })
+      performance.mark('qr-shown')
       canvas.dataset.step = String(step)
       canvas.dataset.text = text
       window.dispatchEvent(new CustomEvent('qr-drawn', { detail: { step } }))

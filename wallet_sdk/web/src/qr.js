@@ -1,33 +1,26 @@
 // Draw a QR code onto a canvas. `CP1:` text is Base45, whose alphabet is exactly QR alphanumeric mode, so
 // the symbol stays small (DESIGN.md: version 13 or lower at ECC level M), as wallet_sdk/qr.py draws it.
-import qrcode from 'qrcode-generator'
+// lean-qr chooses the mask by the standard's penalty rules; the canvas holds one pixel per module and CSS
+// scales it with crisp edges, so a redraw writes a few thousand pixels, not a phone screen's worth.
+import { correction, generate, mode } from 'lean-qr'
 
 export const QUIET = 4
+const ALPHANUMERIC = /^[0-9A-Z $%*+\-./:]*$/
+const BLACK = [0, 0, 0, 255]
+const WHITE = [255, 255, 255, 255]
 
 export function symbol (text) {
-  const qr = qrcode(0, 'M')
-  qr.addData(text, /^[0-9A-Z $%*+\-./:]*$/.test(text) ? 'Alphanumeric' : 'Byte')
-  qr.make()
-  return qr
+  return generate(ALPHANUMERIC.test(text) ? mode.alphaNumeric(text) : mode.bytes(text),
+    { minCorrectionLevel: correction.M, maxCorrectionLevel: correction.M })
 }
 
-/** Draw `text` filling `canvas` (square, whole pixels per module, quiet zone included). Returns the version. */
+/** Draw `text` into `canvas`, shown at most `cssSize` CSS pixels wide in whole device pixels per module. */
 export function draw (canvas, text, cssSize) {
-  const qr = symbol(text)
-  const n = qr.getModuleCount()
-  const total = n + 2 * QUIET
+  const code = symbol(text)
+  code.toCanvas(canvas, { on: BLACK, off: WHITE, padX: QUIET, padY: QUIET })
+  const total = code.size + 2 * QUIET
   const ratio = window.devicePixelRatio || 1
-  const scale = Math.max(2, Math.floor((cssSize * ratio) / total))
-  canvas.width = canvas.height = total * scale
-  canvas.style.width = canvas.style.height = `${(total * scale) / ratio}px`
-  const ctx = canvas.getContext('2d')
-  ctx.fillStyle = '#fff'
-  ctx.fillRect(0, 0, canvas.width, canvas.height)
-  ctx.fillStyle = '#000'
-  for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) {
-      if (qr.isDark(r, c)) ctx.fillRect((c + QUIET) * scale, (r + QUIET) * scale, scale, scale)
-    }
-  }
-  return (n - 17) / 4
+  const css = `${(Math.max(2, Math.floor((cssSize * ratio) / total)) * total) / ratio}px`
+  if (canvas.style.width !== css) canvas.style.width = canvas.style.height = css
+  return (code.size - 17) / 4
 }

@@ -1,0 +1,154 @@
+"""Web wallet budgets (issue #15): from opening the installed app to a scannable QR under 300 ms warm, each
+redraw under 50 ms, and the app's JavaScript at most 200 KB gzipped.
+
+The timing benchmark (``full_size_only``: it starts the whole stack, so it belongs to ``scripts/bench``) gives
+a real wallet one credential from a real issuer, installs the app (service worker), then opens it again and
+again in airplane mode in Debian's Chromium in mobile emulation: navigation, PIN, card, QR. The page's own
+performance marks (wallet_sdk/web/src/main.js) split the time: what the app spends, the PIN derivation
+(PBKDF2, the app lock's deliberate cost, reported beside it), and the automation's typing and clicking (a
+resident's own time, left out). Redraw is the measured sign-encode-draw of each QR step, including one at a
+real 30-second step change. The size budget needs only the built bundle and runs in every test run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.bench.budget import record
+
+OPEN_BUDGET_MS = 300.0
+REDRAW_BUDGET_MS = 50.0
+SIZE_BUDGET_BYTES = 200 * 1024
+ROUNDS = 5
+PIN = "135790"
+PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def _dist() -> Path:
+    from civicpass.wallet_web import DIST
+
+    if not (DIST / "app.js").is_file():
+        pytest.fail("the web wallet is not built: scripts/_setup.sh builds it")
+    return DIST
+
+
+def test_web_wallet_javascript_gzipped_size(benchmark: Any, node_modules: Path) -> None:
+    dist = _dist()
+    files = sorted(p for p in dist.rglob("*.js"))
+    sizes = benchmark.pedantic(lambda: {p.name: len(gzip.compress(p.read_bytes(), 9)) for p in files}, rounds=1,
+                               iterations=1)
+    start = len(gzip.compress((dist / "app.js").read_bytes(), 9))
+    benchmark.extra_info.update(gzipped_bytes=sizes)
+    total = record(benchmark, issue=15, what="web wallet JavaScript, all files, gzipped", value=sum(sizes.values()),
+                   op="<=", target=SIZE_BUDGET_BYTES, unit="bytes")
+    record(benchmark, issue=15, what="web wallet JavaScript loaded at start (app.js), gzipped", value=start, op="<=",
+           target=SIZE_BUDGET_BYTES, unit="bytes", asserted=False, note="the camera decoder loads only with the camera")
+    assert total, sizes
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    from civicpass._up_layout import free_port
+    from civicpass.wallet_web import ChainTrust, create_wallet_app
+    from tests.e2e.e2e_world import Stack
+
+    stack = Stack(tmp_path_factory.mktemp("web-wallet-bench")).start()
+    port = free_port("127.0.0.1")
+    server = uvicorn.Server(uvicorn.Config(create_wallet_app(_dist(), ChainTrust(stack.deployment)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield stack, f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        stack.close()
+
+
+def _marks(page: Any) -> dict[str, Any]:
+    return dict(page.evaluate("""() => ({
+        marks: performance.getEntriesByType('mark').map(m => [m.name, m.startTime]),
+        draws: performance.getEntriesByName('qr-draw').map(m => m.duration)})"""))
+
+
+def _open_to_qr(page: Any, url: str) -> dict[str, float]:
+    page.goto(url)
+    page.fill("#pin", PIN)
+    page.click("#unlock")
+    page.click(".show-qr")
+    page.wait_for_selector("#qr[data-text]")
+    got = _marks(page)
+    marks: dict[str, list[float]] = {}
+    for name, t in got["marks"]:
+        marks.setdefault(name, []).append(t)
+    shown, qr_start = marks["qr-shown"][0], marks["qr-start"][0]
+    home = max(t for t in marks["home-shown"] if t <= qr_start)
+    typing = marks["unlock-start"][0] - marks["unlock-screen"][0]
+    clicking = qr_start - home
+    kdf = marks["unlock-end"][0] - marks["unlock-start"][0]
+    return {"total": shown, "app": shown - typing - clicking, "kdf": kdf, "draw": got["draws"][0],
+            "start": marks["unlock-screen"][0], "open": home - marks["unlock-end"][0], "show": shown - qr_start}
+
+
+@pytest.mark.full_size_only
+def test_web_wallet_open_to_qr_and_redraw(world: tuple[Any, str], benchmark: Any, chromium_path: str) -> None:
+    import zxingcpp
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.e2e_world import RESIDENT, RESIDENT_CLAIMS
+
+    stack, url = world
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=FLAGS)
+        context = browser.new_context(**PHONE)
+        page = context.new_page()
+        page.goto(url)
+        page.fill("#pin", PIN)
+        page.fill("#pin2", PIN)
+        page.click("#create")
+        page.click("#go-receive")
+        offer = stack.offer("cityhall", RESIDENT, RESIDENT_CLAIMS)
+        page.fill("#offer", offer["credential_offer_uri"])
+        page.fill("#tx-code", offer["tx_code"])
+        page.click("#receive")
+        page.wait_for_selector(".show-qr", timeout=60_000)
+        context.set_offline(True)  # airplane mode: the installed app, its caches warm
+        _open_to_qr(page, url)  # warm-up round
+
+        samples: list[dict[str, float]] = []
+        benchmark.pedantic(lambda: samples.append(_open_to_qr(page, url)), rounds=ROUNDS, iterations=1)
+        step = page.get_attribute("#qr", "data-step")
+        deadline = time.monotonic() + 35
+        while page.get_attribute("#qr", "data-step") == step and time.monotonic() < deadline:
+            time.sleep(0.2)
+        redraws = _marks(page)["draws"]
+        shot = page.locator("#qr").screenshot()
+        scanned = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
+        browser.close()
+    app = sorted(s["app"] for s in samples)
+    benchmark.extra_info.update(samples=samples, redraws_ms=redraws)
+    ok_open = record(benchmark, issue=15, what="web wallet open to scannable QR, warm, offline (app's own time)",
+                     value=round(app[len(app) // 2], 1), op="<", target=OPEN_BUDGET_MS, unit="ms")
+    record(benchmark, issue=15, what="of which PIN unlock (PBKDF2-SHA-256, 600,000 iterations)",
+           value=round(sorted(s["kdf"] for s in samples)[len(samples) // 2], 1), op="<", target=OPEN_BUDGET_MS,
+           unit="ms", asserted=False, note="the app lock's deliberate cost, inside the figure above")
+    ok_redraw = record(benchmark, issue=15, what="web wallet QR redraw (sign, encode, draw), worst",
+                       value=round(max(redraws), 1), op="<", target=REDRAW_BUDGET_MS, unit="ms")
+    assert scanned and scanned[0].text.startswith("CP1:")
+    print("web wallet samples (ms):", [{k: round(v) for k, v in x.items()} for x in samples])
+    assert ok_open and ok_redraw
