@@ -2,12 +2,14 @@
 // civicpass issuer, for tests/service/issuer/test_issuer_openid4vci_interop.py. The library does the protocol
 // (offer, metadata, pre-authorized code with tx_code, nonce, openid4vci-proof+jwt proofs, credential request);
 // jose signs the proofs it asks for through its signJwt callback. Pinned in package.json.
-// stdin:  {"offer", "txCode", "requests": [{"configuration", "proofs"}]}
+// stdin:  {"offer", "txCode", "requests": [{"configuration", "proofs"}], "dpop"?: bool, "refresh"?: [requests]}
+//         dpop: tokens bound to a DPoP key (RFC 9449); refresh: after the first requests, a refresh_token grant
+//         and these requests again, without a new offer.
 // stdout: {"offered": [...], "issued": [{"configuration", "format", "credentials": [...], "holderJwks": [private, ...]}]}
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 
-import { clientAuthenticationNone } from "@openid4vc/oauth2";
+import { clientAuthenticationNone, Oauth2Client } from "@openid4vc/oauth2";
 import { Openid4vciClient } from "@openid4vc/openid4vci";
 import { setGlobalConfig } from "@openid4vc/utils";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
@@ -25,8 +27,7 @@ async function newHolderKey() {
 }
 const hashName = (alg) => ({ "sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512" })[alg.toLowerCase()] ?? alg;
 
-const client = new Openid4vciClient({
-  callbacks: {
+const callbacks = {
     hash: (data, alg) => new Uint8Array(createHash(hashName(alg)).update(data).digest()),
     generateRandom: (n) => new Uint8Array(randomBytes(n)),
     clientAuthentication: clientAuthenticationNone({ clientId: "civicpass-interop-wallet" }),
@@ -35,19 +36,29 @@ const client = new Openid4vciClient({
       const jwt = await new SignJWT(payload).setProtectedHeader(header).sign(keys.get(signer.publicJwk.x));
       return { jwt, signerJwk: signer.publicJwk };
     },
-  },
-});
+};
+const client = new Openid4vciClient({ callbacks });
 
 const offer = await client.resolveCredentialOffer(input.offer);
 const metadata = await client.resolveIssuerMetadata(offer.credential_issuer);
-const { accessTokenResponse } = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
+const dpopKey = input.dpop ? await newHolderKey() : undefined;
+let dpop = dpopKey ? { signer: { method: "jwk", alg: "ES256", publicJwk: dpopKey.publicJwk } } : undefined;
+const first = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
   credentialOffer: offer,
   issuerMetadata: metadata,
   txCode: input.txCode,
+  dpop,
 });
+let accessTokenResponse = first.accessTokenResponse;
+dpop = first.dpop ?? dpop;
 
-const issued = [];
-for (const { configuration, proofs } of input.requests) {
+async function receive(requests) {
+  const out = [];
+  for (const request of requests) out.push(await receiveOne(request));
+  return out;
+}
+
+async function receiveOne({ configuration, proofs }) {
   // One fresh nonce per request; every proof in a batch carries it (OpenID4VCI 1.0 §8.2).
   const { c_nonce } = await client.requestNonce({ issuerMetadata: metadata });
   const jwts = [];
@@ -64,17 +75,36 @@ for (const { configuration, proofs } of input.requests) {
     });
     jwts.push(jwt);
   }
-  const { credentialResponse } = await client.retrieveCredentials({
+  const retrieved = await client.retrieveCredentials({
     issuerMetadata: metadata,
     accessToken: accessTokenResponse.access_token,
     credentialConfigurationId: configuration,
     proofs: { jwt: jwts },
+    dpop,
   });
-  issued.push({
+  dpop = retrieved.dpop ?? dpop;
+  const { credentialResponse } = retrieved;
+  return {
     configuration,
     format: metadata.credentialIssuer.credential_configurations_supported[configuration].format,
     credentials: credentialResponse.credentials.map((c) => c.credential),
     holderJwks,
-  });
+  };
 }
-process.stdout.write(JSON.stringify({ offered: offer.credential_configuration_ids, issued }));
+
+const issued = await receive(input.requests);
+const result = { offered: offer.credential_configuration_ids, tokenType: accessTokenResponse.token_type, issued };
+if (input.refresh) {
+  // The refresh_token grant goes to the authorization server the offer's token came from.
+  const oauth2 = new Oauth2Client({ callbacks });
+  const [as] = metadata.authorizationServers;
+  const refreshed = await oauth2.retrieveRefreshTokenAccessToken({
+    authorizationServerMetadata: as,
+    refreshToken: accessTokenResponse.refresh_token,
+    dpop,
+  });
+  accessTokenResponse = refreshed.accessTokenResponse;
+  dpop = refreshed.dpop ?? dpop;
+  result.refreshed = await receive(input.refresh);
+}
+process.stdout.write(JSON.stringify(result));

@@ -191,3 +191,4 @@ def test_third_party_wallet_receives_a_batch_of_sd_jwt_vcs_each_bound_to_its_own
                                nonce="n", now=now)
         result = verify_presentation(shown, trust=trust, now=now, audience="a", nonce="n")
         assert result.verified and result.claims["city"] == CLAIMS["city"], result.to_json()["checks"]
+
