@@ -13,13 +13,17 @@ from credcore.errors import ConflictError, RefusedError
 __all__ = [
     "CredentialRequestDeniedError",
     "ForbiddenError",
+    "GrantCredentialRevokedError",
+    "GrantCredentialSuspendedError",
     "InvalidCredentialRequestError",
+    "InvalidDpopProofError",
     "InvalidGrantError",
     "InvalidNonceError",
     "InvalidProofError",
     "InvalidTokenError",
     "OAuthError",
     "OAuthRequestError",
+    "RefreshLimitError",
     "TypeConflictError",
     "UnauthorizedError",
     "UnknownConfigurationError",
@@ -62,6 +66,36 @@ class InvalidGrantError(OAuthError):
     code = "invalid_grant"
     title = "Pre-authorized code or transaction code not accepted"
     oauth_error = "invalid_grant"
+
+
+class GrantCredentialRevokedError(InvalidGrantError):
+    """A refresh for a revoked credential: the refresh token is dead (a wallet drops it)."""
+
+    code = "refresh_credential_revoked"
+    title = "The credential was revoked; no new copies"
+
+
+class GrantCredentialSuspendedError(InvalidGrantError):
+    """A refresh for a suspended credential: refused until it is reinstated (a wallet keeps the token)."""
+
+    code = "refresh_credential_suspended"
+    title = "The credential is suspended; no new copies until it is reinstated"
+
+
+class RefreshLimitError(OAuthError):
+    """More refreshes than the issuer's policy allows per day (HTTP 429; the token stays good)."""
+
+    code = "refresh_limit_reached"
+    title = "Refresh limit reached for today"
+    oauth_error = "invalid_request"
+
+
+class InvalidDpopProofError(OAuthError):
+    """RFC 9449 §5, §7.1: a DPoP proof missing, malformed, replayed, or not of the token's key."""
+
+    code = "invalid_dpop_proof"
+    title = "DPoP proof not accepted"
+    oauth_error = "invalid_dpop_proof"
 
 
 class InvalidTokenError(OAuthError):

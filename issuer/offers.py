@@ -44,6 +44,7 @@ __all__ = [
     "check_proofs",
     "consume_nonce",
     "create_offer",
+    "find_offer_for_token",
     "issue_nonce",
     "offer_for_token",
     "parse_credential_request",
@@ -102,6 +103,7 @@ class Redemption:
 
     access_token: str | None
     error: CredError | None
+    offer: Offer | None = None
 
 
 def redeem(
@@ -125,7 +127,7 @@ def redeem(
         return Redemption(None, InvalidGrantError("transaction code is wrong"))
     token = secrets.token_urlsafe(32)
     offer.state, offer.token_hash, offer.token_expires_at = "redeemed", secret_hash(token), now + token_ttl
-    return Redemption(token, None)
+    return Redemption(token, None, offer)
 
 
 def sweep(session: Session, *, now: int) -> int:
@@ -142,11 +144,21 @@ def sweep(session: Session, *, now: int) -> int:
 
 def offer_for_token(session: Session, token: str | None, *, now: int, lock: bool = True) -> Offer:
     """The offer an access token was issued for (row-locked unless ``lock`` is False); raises InvalidTokenError."""
+    offer = find_offer_for_token(session, token, now=now, lock=lock)
+    if offer is None:
+        raise InvalidTokenError("access token is unknown or expired")
+    return offer
+
+
+def find_offer_for_token(session: Session, token: str | None, *, now: int, lock: bool = True) -> Offer | None:
+    """Like :func:`offer_for_token`, but None when no offer issued ``token`` (it may be a refresh grant's)."""
     if not token:
-        raise InvalidTokenError("bearer access token required")
+        raise InvalidTokenError("access token required")
     q = select(Offer).where(Offer.token_hash == secret_hash(token))
     offer = session.scalars(q.with_for_update() if lock else q).first()
-    if offer is None or offer.state not in {"redeemed", "done"} or (offer.token_expires_at or 0) <= now:
+    if offer is None:
+        return None
+    if offer.state not in {"redeemed", "done"} or (offer.token_expires_at or 0) <= now:
         raise InvalidTokenError("access token is unknown or expired")
     return offer
 

@@ -34,11 +34,14 @@ from credcore.errors import (
 from credcore.keys import PublicKey, SigningKey
 from credcore.ports import Clock, SaltSource
 from credcore.status_list import Status
-from issuer import audit, offers
+from issuer import audit, offers, refresh
+from issuer import dpop as dpop_mod
 from issuer.anchoring import Anchorer, AnchorProof, ChainGateway, anchor_proofs
 from issuer.errors import (
     CredentialRequestDeniedError,
     InvalidCredentialRequestError,
+    InvalidDpopProofError,
+    InvalidTokenError,
     OAuthRequestError,
     TypeConflictError,
     UnknownConfigurationError,
@@ -49,10 +52,10 @@ from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher
-from issuer.store.models import Credential, CredentialItem, CredentialTypeRow, Offer, SigningKeyRow
+from issuer.store.models import Credential, CredentialItem, CredentialTypeRow, Offer, RefreshGrant, SigningKeyRow
 from issuer.types import CredentialType, TypeRegistry, parse_type
 
-__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated"]
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant"]
 
 CP1_SUFFIX = "_cp1"
 
@@ -71,6 +74,23 @@ class Issued:
     credential_id: str
     credentials: list[str]
     formats: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """A token response: ``token_type`` Bearer, or DPoP (RFC 9449) with a ``refresh_token`` when allowed."""
+
+    access_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
+    refresh_token: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"access_token": self.access_token, "token_type": self.token_type,
+                                "expires_in": self.expires_in}
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,44 +374,105 @@ class IssuerService:
         uri = "openid-credential-offer://?credential_offer=" + quote(text, safe="")
         return OfferCreated(new.offer_id, body, uri, new.tx_code, new.expires_at)
 
-    def token(self, grant_type: str | None, code: str | None, tx_code: str | None) -> tuple[str, int]:
+    def token(
+        self,
+        grant_type: str | None,
+        code: str | None,
+        tx_code: str | None,
+        *,
+        refresh_token: str | None = None,
+        dpop: str | None = None,
+    ) -> TokenGrant:
+        """The token endpoint: the pre-authorized code grant, and refresh (issuer/refresh.py). With a DPoP
+        proof (RFC 9449) the tokens are bound to the wallet's key and a refresh token comes with them."""
+        now = self.clock.now()
+        if grant_type == "refresh_token" and self.settings.refresh_batches_per_day:
+            return self._refresh(refresh_token, dpop, now)
         if grant_type != offers.PRE_AUTH_GRANT:
-            raise UnsupportedGrantTypeError("only the pre-authorized code grant is supported")
+            raise UnsupportedGrantTypeError("only the pre-authorized code and refresh_token grants are supported")
         if not code:
             raise OAuthRequestError("pre-authorized_code is required")
-        now = self.clock.now()
+        proof = None if dpop is None else self._dpop(dpop, "/token", now)
+        refresh_token = None
         with self.sessions.begin() as session:
+            if proof is not None:
+                dpop_mod.record_use(session, proof)
             result = offers.redeem(session, code=code, tx_code=tx_code, now=now,
                                    max_attempts=self.settings.tx_code_attempts,
                                    token_ttl=self.settings.access_token_ttl)
+            if result.offer is not None and proof is not None:
+                result.offer.token_jkt = proof.jkt
+                if self.settings.refresh_batches_per_day and result.offer.claims_json is not None:
+                    refresh_token = refresh.open_grant(session, result.offer, jkt=proof.jkt,
+                                                       claims_json=result.offer.claims_json, now=now,
+                                                       ttl=self.settings.refresh_token_ttl)
         if result.error is not None:
             raise result.error
         assert result.access_token is not None
-        return result.access_token, self.settings.access_token_ttl
+        kind = "Bearer" if proof is None else "DPoP"
+        return TokenGrant(result.access_token, self.settings.access_token_ttl, kind, refresh_token)
+
+    def _dpop(self, proof: str | None, path: str, now: int, access_token: str | None = None) -> dpop_mod.DpopProof:
+        return dpop_mod.verify_dpop(proof, method="POST", url=self.base_url + path, now=now,
+                                    max_age=self.settings.dpop_max_age, access_token=access_token)
+
+    def _refresh(self, refresh_token: str | None, dpop: str | None, now: int) -> TokenGrant:
+        if not refresh_token:
+            raise OAuthRequestError("refresh_token is required")
+        proof = self._dpop(dpop, "/token", now)
+        with self.sessions.begin() as session:
+            dpop_mod.record_use(session, proof)
+            done = refresh.redeem_refresh(session, refresh_token, jkt=proof.jkt, now=now,
+                                          per_day=self.settings.refresh_batches_per_day,
+                                          token_ttl=self.settings.access_token_ttl)
+        return TokenGrant(done.access_token, self.settings.access_token_ttl, "DPoP", None)
+
+    def _bound(self, jkt: str | None, scheme: str, proof: str | None, token: str, now: int
+               ) -> dpop_mod.DpopProof | None:
+        """The access token's binding honoured: a DPoP-bound token needs the DPoP scheme and a proof by its key."""
+        if jkt is None:
+            if scheme != "bearer":
+                raise InvalidTokenError("this access token is a bearer token")
+            return None
+        if scheme != "dpop":
+            raise InvalidTokenError("this access token is DPoP-bound: send 'Authorization: DPoP' and a DPoP proof")
+        checked = self._dpop(proof, "/credential", now, access_token=token)
+        if checked.jkt != jkt:
+            raise InvalidDpopProofError("DPoP proof is not by the key this access token is bound to")
+        return checked
 
     def nonce(self) -> str:
         with self.sessions.begin() as session:
             return offers.issue_nonce(session, now=self.clock.now(), ttl=self.settings.nonce_ttl)
 
-    def credential(self, access_token: str | None, request: object) -> Issued:
+    def credential(
+        self, access_token: str | None, request: object, *, scheme: str = "bearer", dpop: str | None = None
+    ) -> Issued:
         """The credential endpoint (§8): a batch of SD-JWT VCs or of CP1 copies, one per proof key.
 
         Reads and checks first, signs outside any transaction, then re-checks under the offer's row lock
-        (a concurrent request may have used the nonce or the configuration meanwhile) and stores.
+        (a concurrent request may have used the nonce or the configuration meanwhile) and stores. An access
+        token from a refresh goes to :meth:`_reissue`.
         """
         now = self.clock.now()
         config_id, proofs = offers.parse_credential_request(request)
         configs = self.configurations()
         self._require_registered_key()
         with self.sessions() as session:
-            offer = offers.offer_for_token(session, access_token, now=now, lock=False)
-            ctype, fmt = self._offered(offer, config_id, configs)
-            # §8.2, §12.2.4: up to batch_size proofs for every configuration, one credential per proof key
-            limit = self.settings.batch_size
-            if not 1 <= len(proofs) <= limit:
-                raise InvalidCredentialRequestError(f"send 1 to {limit} proofs for this configuration")
-            claims = json.loads(offer.claims_json or "{}")
-            existing = session.get(Credential, offer.credential_id) if offer.credential_id else None
+            found = offers.find_offer_for_token(session, access_token, now=now, lock=False)
+            if found is not None:
+                offer = found
+                binding = self._bound(offer.token_jkt, scheme, dpop, access_token or "", now)
+                ctype, fmt = self._offered(offer, config_id, configs)
+                # §8.2, §12.2.4: up to batch_size proofs for every configuration, one credential per proof key
+                limit = self.settings.batch_size
+                if not 1 <= len(proofs) <= limit:
+                    raise InvalidCredentialRequestError(f"send 1 to {limit} proofs for this configuration")
+                claims = json.loads(offer.claims_json or "{}")
+                existing = session.get(Credential, offer.credential_id) if offer.credential_id else None
+        if found is None:  # not an offer's token: a refresh grant's (a session of its own: SQLite's write lock)
+            assert access_token is not None
+            return self._reissue(access_token, config_id, proofs, configs, scheme=scheme, dpop=dpop, now=now)
         checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
         sd_keys = checked.keys if fmt == SD_JWT_FORMAT else ()
         cp1_keys = () if fmt == SD_JWT_FORMAT else checked.keys
@@ -409,6 +490,8 @@ class IssuerService:
                 with self._tx() as session:
                     offer = offers.offer_for_token(session, access_token, now=now)
                     self._offered(offer, config_id, configs)
+                    if binding is not None:
+                        dpop_mod.record_use(session, binding)
                     offers.consume_nonce(session, checked.nonce, now=now)
                     if offer.credential_id is None:
                         insert_credential(session.connection(), cred)
@@ -432,6 +515,62 @@ class IssuerService:
         result, draft, head = self._with_signing_key(attempt)
         self._committed(head, draft)
         return result
+
+    def _reissue(self, token: str, config_id: str, proofs: list[Any],
+                 configs: Mapping[str, tuple[CredentialType, str]], *, scheme: str, dpop: str | None, now: int
+                 ) -> Issued:
+        """A new batch under a refresh grant's access token: same claims, status and ``exp``, signed now."""
+        with self.sessions() as session:
+            grant = refresh.grant_for_token(session, token, now=now, lock=False)
+            if grant is None:
+                raise InvalidTokenError("access token is unknown or expired")
+            binding = self._bound(grant.jkt, scheme, dpop, token, now)
+            ctype, fmt = self._granted(grant, config_id, configs)
+            cred = refresh.credential_of(session, grant, now=now)
+            cred_id, exp = cred.id, cred.exp
+            claims = json.loads(refresh.open_claims(token, grant, grant.token_claims or b""))
+        if not 1 <= len(proofs) <= self.settings.batch_size:
+            raise InvalidCredentialRequestError(f"send 1 to {self.settings.batch_size} proofs for this configuration")
+        checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
+        assert binding is not None  # a grant's tokens are always DPoP-bound
+
+        def attempt(signer: ActiveKey) -> tuple[Issued, Draft, tuple[int, str]]:
+            draft = self.issuance.draft(ctype, claims, credential_id=cred_id,
+                                        sd_keys=checked.keys if fmt == SD_JWT_FORMAT else (),
+                                        cp1_keys=() if fmt == SD_JWT_FORMAT else checked.keys,
+                                        iat=signer.signing_time(now), exp=exp, signer=signer)
+
+            def store() -> tuple[Issued, tuple[int, str]]:
+                with self._tx() as session:
+                    grant = refresh.grant_for_token(session, token, now=now)
+                    if grant is None:
+                        raise InvalidTokenError("access token is unknown or expired")
+                    self._granted(grant, config_id, configs)
+                    refresh.credential_of(session, grant, now=now)  # revoked or suspended meanwhile: nothing
+                    dpop_mod.record_use(session, binding)
+                    offers.consume_nonce(session, checked.nonce, now=now)
+                    texts = self.issuance.place(session.connection(), draft, now=self.clock.now())
+                    grant.issued_configs = ",".join([c for c in grant.issued_configs.split(",") if c] + [config_id])
+                    head = audit.append(session, at=now, actor="wallet", action="credential.refreshed",
+                                        target=cred_id, hint=self._audit_hint,
+                                        details={"vct": ctype.vct, "format": fmt, "count": len(texts)})
+                return Issued(cred_id, texts, [fmt] * len(texts)), head
+
+            result, head = _retry_transient(store)
+            return result, draft, head
+
+        result, draft, head = self._with_signing_key(attempt)
+        self._committed(head, draft)
+        return result
+
+    @staticmethod
+    def _granted(grant: RefreshGrant, config_id: str, configs: Mapping[str, tuple[CredentialType, str]]
+                 ) -> tuple[CredentialType, str]:
+        if config_id not in configs or configs[config_id][0].vct != grant.vct:
+            raise UnknownConfigurationError("this configuration is not of the refreshed credential's type")
+        if config_id in grant.issued_configs.split(","):
+            raise CredentialRequestDeniedError("this configuration was already issued for this refresh; refresh again")
+        return configs[config_id]
 
     @staticmethod
     def _offered(offer: Offer, config_id: str, configs: Mapping[str, tuple[CredentialType, str]]

@@ -48,6 +48,11 @@ class IssuerSettings(BaseSettings):
     nonce_ttl: int = Field(300, gt=0)
     proof_max_age: int = Field(300, gt=0)
     batch_size: int = Field(20, ge=1, le=100)
+    #: Refresh (RFC 6749 §6, DPoP-bound): new batches a wallet may fetch per day per credential; 0 turns
+    #: refresh tokens off. A refresh token lives ``refresh_token_ttl`` and never past its credential's exp.
+    refresh_batches_per_day: int = Field(3, ge=0, le=1000)
+    refresh_token_ttl: int = Field(90 * 86400, gt=0)
+    dpop_max_age: int = Field(300, gt=0)
     credential_ttl: int = Field(365 * 86400, gt=0)
     max_body_bytes: int = Field(256 * 1024, gt=0)
     #: Threads serving the (synchronous) routes in each worker process. None: 1 on SQLite, where writes

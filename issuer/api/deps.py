@@ -64,6 +64,12 @@ def bearer(request: Request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
+def access_token(request: Request) -> tuple[str, str | None]:
+    """``(scheme, token)`` of an OAuth ``Authorization`` header: ``bearer`` or ``dpop`` (RFC 9449 §7.1)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower(), value.strip() or None
+
+
 def require(*roles: str) -> Callable[[Request], Awaitable[Admin]]:
     async def dependency(request: Request) -> Admin:
         token = bearer(request)

@@ -50,10 +50,13 @@ def credential_issuer_metadata(service: IssuerService) -> dict[str, Any]:
 
 def authorization_server_metadata(service: IssuerService) -> dict[str, Any]:
     base = service.base_url
+    refresh = service.settings.refresh_batches_per_day > 0
     return {
         "issuer": base,
         "token_endpoint": f"{base}/token",
-        "grant_types_supported": [PRE_AUTH_GRANT],
+        "grant_types_supported": [PRE_AUTH_GRANT] + (["refresh_token"] if refresh else []),
+        # RFC 9449 §5.1: a wallet that proves a key gets tokens bound to it, and a refresh token
+        "dpop_signing_alg_values_supported": ["ES256"],
         "pre-authorized_grant_anonymous_access_supported": True,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from credcore.errors import CredError
 from httpedge import ProblemMap
-from issuer.errors import ForbiddenError, InvalidTokenError, OAuthError, UnauthorizedError
+from issuer.errors import ForbiddenError, InvalidTokenError, OAuthError, RefreshLimitError, UnauthorizedError
 
 __all__ = ["PROBLEMS", "status_for"]
 
@@ -19,6 +19,7 @@ PROBLEMS = ProblemMap({
     OAuthError: 400,  # RFC 6749 §5.2: token and credential endpoint errors are 400 unless the token is bad
     UnauthorizedError: 401,
     InvalidTokenError: 401,
+    RefreshLimitError: 429,
     ForbiddenError: 403,
 }, unavailable=(OperationalError,))
 

@@ -36,6 +36,7 @@ __all__ = [
     "DeskUser",
     "Nonce",
     "Offer",
+    "RefreshGrant",
     "SigningKeyRow",
     "StatusListRow",
     "table_of",
@@ -93,6 +94,35 @@ class Offer(Base):
     credential_id: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(64))
+    #: RFC 9449 ``jkt`` of the wallet key the access token is bound to (None: a plain bearer token).
+    token_jkt: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class RefreshGrant(Base):
+    """A wallet's standing right to new batches of one credential (OAuth refresh token, DPoP-bound).
+
+    The claims needed to sign again are kept only sealed under a key derived from the refresh token (and,
+    while an access token from it lives, under that token), which the store holds only as hashes: the
+    database alone does not reveal them (see issuer/refresh.py).
+    """
+
+    __tablename__ = "refresh_grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(32), index=True)
+    vct: Mapped[str] = mapped_column(String(200))
+    jkt: Mapped[str] = mapped_column(String(64))
+    refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed_claims: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    #: Unix day of the last refresh and how many refreshes happened on it (the per-day limit).
+    day: Mapped[int] = mapped_column(Integer, default=0)
+    day_count: Mapped[int] = mapped_column(Integer, default=0)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    token_expires_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    token_claims: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    issued_configs: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class Nonce(Base):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from credcore.errors import NotFoundError
-from issuer.api.deps import bearer, json_body, service
+from issuer.api.deps import access_token, json_body, service
 from issuer.api.metadata import authorization_server_metadata, credential_issuer_metadata, jwt_vc_issuer_metadata
 from issuer.service import IssuerService
 
@@ -40,15 +40,16 @@ def as_metadata(svc: Svc) -> dict[str, Any]:
 
 
 @router.post("/token")
-def token(
+def token(  # noqa: PLR0917 - FastAPI passes form fields by name
     svc: Svc,
     grant_type: Annotated[str | None, Form()] = None,
     pre_authorized_code: Annotated[str | None, Form(alias="pre-authorized_code", max_length=200)] = None,
     tx_code: Annotated[str | None, Form(max_length=32)] = None,
+    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+    dpop: Annotated[str | None, Header(alias="DPoP", max_length=8192)] = None,
 ) -> JSONResponse:
-    access_token, ttl = svc.token(grant_type, pre_authorized_code, tx_code)
-    body = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
-    return JSONResponse(body, headers=_NO_STORE)
+    granted = svc.token(grant_type, pre_authorized_code, tx_code, refresh_token=refresh_token, dpop=dpop)
+    return JSONResponse(granted.to_json(), headers=_NO_STORE)
 
 
 @router.post("/nonce")
@@ -58,7 +59,8 @@ def nonce(svc: Svc) -> JSONResponse:
 
 @router.post("/credential")
 def credential(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> JSONResponse:
-    issued = svc.credential(bearer(request), body)
+    scheme, token = access_token(request)
+    issued = svc.credential(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
     return JSONResponse({"credentials": [{"credential": c} for c in issued.credentials]}, headers=_NO_STORE)
 
 

@@ -1,0 +1,226 @@
+"""Refresh: a wallet that proved a DPoP key (RFC 9449) gets a refresh token and later new batches of the same
+credential without a new offer; limited per day, refused for revoked or suspended credentials, and the tokens
+are useless without the wallet's key. DPoP proofs are made with PyJWT, written from the RFC."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from issuer_world import BASE, CLERK, OPERATOR, RESIDENT, RESIDENT_CLAIMS, HolderKey, Wallet, signing_key_of
+from issuer_world import trust_from_issuer as trust_of
+
+from credcore import cp1, sdjwt
+from credcore._b64 import b64u_decode
+from credcore.verification import verify_presentation
+
+PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+
+
+class DpopKey:
+    def __init__(self) -> None:
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
+
+    def proof(self, url: str, *, iat: int, token: str | None = None, jti: str | None = None, htm: str = "POST") -> str:
+        claims = {"jti": jti or secrets.token_urlsafe(12), "htm": htm, "htu": url, "iat": iat}
+        if token is not None:
+            claims["ath"] = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+        return pyjwt.encode(claims, self.private, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+
+def offer(client):
+    r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": RESIDENT_CLAIMS})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def token(client, clock, key, body):
+    code = Wallet.parse_offer(body["credential_offer_uri"]).code
+    form = {"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": body["tx_code"]}
+    return client.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+
+
+def request(client, clock, key, access, config_id, n=1, *, scheme="DPoP"):
+    holders = [HolderKey() for _ in range(n)]
+    nonce = client.post("/nonce").json()["c_nonce"]
+    body = {"credential_configuration_id": config_id,
+            "proofs": {"jwt": [h.proof(aud=BASE, nonce=nonce, iat=clock.now()) for h in holders]}}
+    headers = {"Authorization": f"{scheme} {access}",
+               "DPoP": key.proof(f"{BASE}/credential", iat=clock.now(), token=access)}
+    return client.post("/credential", json=body, headers=headers), holders
+
+
+def refresh(client, clock, key, refresh_token):
+    return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                       headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+
+
+@pytest.fixture
+def granted(client, clock):
+    """A wallet with a DPoP key that received the SD-JWT VC and CP1 copies of one offer."""
+    key = DpopKey()
+    r = token(client, clock, key, offer(client))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for config_id in ("ResidentCredential", "ResidentCredential_cp1"):
+        got, _ = request(client, clock, key, body["access_token"], config_id)
+        assert got.status_code == 200, got.text
+    return key, body
+
+
+def test_dpop_at_the_token_endpoint_binds_the_tokens_and_adds_a_refresh_token(client, clock):
+    key = DpopKey()
+    body = token(client, clock, key, offer(client)).json()
+    assert body["token_type"] == "DPoP" and body["refresh_token"] and body["access_token"]
+    # the token is bound: as a bearer token, or with a proof by another key, it is refused
+    r, _ = request(client, clock, key, body["access_token"], "ResidentCredential", scheme="Bearer")
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    r, _ = request(client, clock, DpopKey(), body["access_token"], "ResidentCredential")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+    r, _ = request(client, clock, key, body["access_token"], "ResidentCredential")
+    assert r.status_code == 200, r.text
+
+
+def test_without_dpop_there_is_no_refresh_token(client, clock):
+    body = offer(client)
+    code = Wallet.parse_offer(body["credential_offer_uri"]).code
+    r = client.post("/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": body["tx_code"]})
+    assert r.json()["token_type"] == "Bearer" and "refresh_token" not in r.json()
+
+
+def test_metadata_advertises_dpop_and_the_refresh_grant(client):
+    meta = client.get("/.well-known/oauth-authorization-server").json()
+    assert meta["dpop_signing_alg_values_supported"] == ["ES256"] and "refresh_token" in meta["grant_types_supported"]
+
+
+def test_refresh_gives_a_new_batch_of_the_same_credential_that_verifies(client, clock, service, granted):
+    key, body = granted
+    clock.advance(3600)
+    r = refresh(client, clock, key, body["refresh_token"])
+    assert r.status_code == 200, r.text
+    access = r.json()["access_token"]
+    assert r.json()["token_type"] == "DPoP" and "refresh_token" not in r.json()  # bound, so not rotated
+    sd, sd_keys = request(client, clock, key, access, "ResidentCredential", n=3)
+    copies, cp1_keys = request(client, clock, key, access, "ResidentCredential_cp1", n=5)
+    assert sd.status_code == 200 and copies.status_code == 200, (sd.text, copies.text)
+    assert sd.json()["credentials"] and len(copies.json()["credentials"]) == 5
+    original = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"]
+    assert len(original) == 1 and original[0]["copies"] == 0  # one credential: the batch is more of the same
+
+    service.run_workers_once(force=True)
+    trust = trust_of(client, service.issuer_id, [1])
+    now = clock.now()
+    for c, h in zip([c["credential"] for c in sd.json()["credentials"]], sd_keys, strict=True):
+        payload = sdjwt.unsafe_decode(c)["payload"]
+        assert payload["iat"] == now and payload["exp"] == original[0]["exp"]  # signed now, expiry unchanged
+        pres = sdjwt.present_sd_jwt(c, disclose=["city"], holder_key=signing_key_of(h), audience="a", nonce="n",
+                                    now=now)
+        assert verify_presentation(pres, trust=trust, now=now, audience="a", nonce="n").verified
+    for c, h in zip([c["credential"] for c in copies.json()["credentials"]], cp1_keys, strict=True):
+        qr = cp1.present_cp1(b64u_decode(c), holder_key=signing_key_of(h), now=now)
+        assert verify_presentation(qr, trust=trust, now=now).verified
+
+    # each configuration once per refresh
+    again, _ = request(client, clock, key, access, "ResidentCredential")
+    assert again.status_code == 400 and again.json()["error"] == "credential_request_denied"
+
+    # revoking the credential revokes the refreshed copies too (same credential, same status)
+    cid = original[0]["id"]
+    assert client.post(f"/v1/credentials/{cid}/revoke", headers=OPERATOR).status_code == 200
+    service.run_workers_once(force=True)
+    trust = trust_of(client, service.issuer_id, [1])
+    c, h = copies.json()["credentials"][0]["credential"], cp1_keys[0]
+    qr = cp1.present_cp1(b64u_decode(c), holder_key=signing_key_of(h), now=now)
+    assert verify_presentation(qr, trust=trust, now=now).code == "revoked"
+
+
+def test_refresh_needs_the_wallets_key(client, clock, granted):
+    _, body = granted
+    r = refresh(client, clock, DpopKey(), body["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+    r = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+    r = refresh(client, clock, DpopKey(), "made-up")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_dpop_proofs_are_single_use_and_for_one_request(client, clock, granted):
+    key, body = granted
+    form = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    proof = key.proof(f"{BASE}/token", iat=clock.now(), jti="fixed-jti-123")
+    assert client.post("/token", data=form, headers={"DPoP": proof}).status_code == 200
+    replay = client.post("/token", data=form, headers={"DPoP": proof})
+    assert replay.status_code == 400 and replay.json()["code"] == "invalid_dpop_proof"
+    now = clock.now()
+    for bad in (key.proof(f"{BASE}/credential", iat=now), key.proof(f"{BASE}/token", iat=now, htm="GET"),
+                key.proof(f"{BASE}/token", iat=now - 3600), "not.a.jwt"):
+        r = client.post("/token", data=form, headers={"DPoP": bad})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_dpop_proof", r.text
+
+
+def test_refreshes_are_limited_per_day(client, clock, settings, granted):
+    key, body = granted
+    for _ in range(settings.refresh_batches_per_day):
+        assert refresh(client, clock, key, body["refresh_token"]).status_code == 200
+    r = refresh(client, clock, key, body["refresh_token"])
+    assert r.status_code == 429 and r.json()["code"] == "refresh_limit_reached"
+    clock.advance(86400)
+    assert refresh(client, clock, key, body["refresh_token"]).status_code == 200
+
+
+def test_no_refresh_for_a_suspended_or_revoked_credential(client, clock, granted):
+    key, body = granted
+    cid = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"][0]["id"]
+    assert client.post(f"/v1/credentials/{cid}/suspend", headers=OPERATOR).status_code == 200
+    r = refresh(client, clock, key, body["refresh_token"])
+    assert r.status_code == 400 and (r.json()["error"], r.json()["code"]) == ("invalid_grant",
+                                                                             "refresh_credential_suspended")
+    assert client.post(f"/v1/credentials/{cid}/reinstate", headers=OPERATOR).status_code == 200
+    r = refresh(client, clock, key, body["refresh_token"])
+    assert r.status_code == 200
+    access = r.json()["access_token"]
+    assert client.post(f"/v1/credentials/{cid}/revoke", headers=OPERATOR).status_code == 200
+    # revoked after the refresh: the batch it allowed is refused too
+    got, _ = request(client, clock, key, access, "ResidentCredential_cp1", n=2)
+    assert got.status_code == 400 and got.json()["code"] == "refresh_credential_revoked"
+    r = refresh(client, clock, key, body["refresh_token"])
+    assert r.status_code == 400 and r.json()["code"] == "refresh_credential_revoked"
+
+
+def test_refresh_before_anything_was_issued_is_refused(client, clock):
+    key = DpopKey()
+    body = token(client, clock, key, offer(client)).json()
+    r = refresh(client, clock, key, body["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_the_store_keeps_no_readable_claims_for_refresh(client, clock, service, granted):
+    from sqlalchemy import text
+
+    with service.engine.connect() as conn:
+        rows = conn.execute(text("SELECT sealed_claims, token_claims, refresh_hash FROM refresh_grants")).all()
+    assert rows
+    for sealed, token_claims, refresh_hash in rows:
+        assert RESIDENT_CLAIMS["name"].encode() not in sealed and b"birth" not in sealed
+        assert token_claims is None and refresh_hash != granted[1]["refresh_token"]
+
+
+def test_refresh_token_off_by_policy(tmp_path, clock):
+    from issuer_world import TestClient, make_settings
+
+    from issuer.api.app import build_service, create_app
+
+    settings = make_settings(f"sqlite:///{tmp_path}/off.db", refresh_batches_per_day=0)
+    svc = build_service(settings, clock=clock)
+    with TestClient(create_app(settings, service=svc)) as client:
+        body = token(client, clock, DpopKey(), offer(client)).json()
+        assert body["token_type"] == "DPoP" and "refresh_token" not in body
+        r = refresh(client, clock, DpopKey(), "x")
+        assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
+    svc.sessions.kw["bind"].dispose()
