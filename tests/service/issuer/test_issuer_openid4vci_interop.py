@@ -4,7 +4,8 @@ openid4vci_wallet.mjs drives the OpenWallet Foundation's @openid4vc/openid4vci (
 against a running issuer (uvicorn, SQLite, no chain): credential offer by value, issuer and authorization
 server metadata, pre-authorized code with the clerk's transaction code, nonce endpoint, one
 ``openid4vci-proof+jwt`` per credential, credential endpoint. It receives a single ``dc+sd-jwt`` credential,
-a batch of them and a batch of single-use CP1 copies, every copy bound to the key of its own proof. The
+a batch of them and a batch of single-use CP1 copies, every copy bound to the key of its own proof; with a
+DPoP key (RFC 9449) it also gets a refresh token and new batches of both without a new offer. The
 single SD-JWT VC is then presented by the third-party OpenID4VP wallet (../verifier/openid4vp_wallet.mjs) to
 a running verifier that trusts what the issuer publishes, by ``direct_post.jwt``: both protocols, both sides
 third-party. Skips without node, fails under CI.
@@ -192,3 +193,27 @@ def test_third_party_wallet_receives_a_batch_of_sd_jwt_vcs_each_bound_to_its_own
         result = verify_presentation(shown, trust=trust, now=now, audience="a", nonce="n")
         assert result.verified and result.claims["city"] == CLAIMS["city"], result.to_json()["checks"]
 
+
+
+def test_third_party_wallet_refreshes_with_dpop_and_gets_a_new_batch_without_an_offer(node_modules, issuer):
+    base, service = issuer
+    offer = _offer(base)
+    requests = [{"configuration": "ResidentCredential", "proofs": 2}, {"configuration": "ResidentCredential_cp1",
+                                                                       "proofs": 3}]
+    got = _node(node_modules, VCI_WALLET, {"offer": offer["credential_offer_uri"], "txCode": offer["tx_code"],
+                                           "requests": requests, "dpop": True, "refresh": requests})
+    assert got["tokenType"].lower() == "dpop"  # the library proved a key, so the issuer bound the tokens to it
+    first, again = got["issued"], got["refreshed"]
+    assert [len(b["credentials"]) for b in again] == [2, 3]
+    trust = _trust(base, service)
+    now = int(time.time())
+    for old, new in zip(first, again, strict=True):
+        assert not set(old["credentials"]) & set(new["credentials"])  # new copies, not the old ones again
+    for text, jwk in zip(again[0]["credentials"], again[0]["holderJwks"], strict=True):
+        assert unsafe_decode(text)["claims"]["name"] == CLAIMS["name"]  # the same credential, new copies
+        shown = present_sd_jwt(text, disclose=("city",), holder_key=SigningKey.from_jwk(jwk), audience="a",
+                               nonce="n", now=now)
+        assert verify_presentation(shown, trust=trust, now=now, audience="a", nonce="n").verified
+    for text, jwk in zip(again[1]["credentials"], again[1]["holderJwks"], strict=True):
+        shown = present_cp1(b64u_decode(text), holder_key=SigningKey.from_jwk(jwk), now=now)
+        assert verify_presentation(shown, trust=trust, now=now).verified
