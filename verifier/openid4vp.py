@@ -9,7 +9,7 @@ Choices (OpenID4VP 1.0 section numbers in brackets):
   adding ``x5c``.)
 - The request is passed by reference [5.10]: the ``openid4vp://`` URI carries only ``client_id`` and
   ``request_uri``; the wallet GETs a JWS with ``typ: oauth-authz-req+jwt`` (RFC 9101). A request made with
-  ``request_uri_method=post`` [5.10.1] also says so in the URI; the wallet then POSTs ``wallet_nonce``
+  ``request_uri_method=post`` [5.10] also says so in the URI; the wallet then POSTs ``wallet_nonce``
   (echoed in the request object) and ``wallet_metadata`` (its encryption and signing algorithms are
   checked against ours; a wallet that supports none of them is refused before it sees the request).
 - ``response_mode: direct_post`` [8.2] to one response endpoint; ``state`` finds the request. Or
@@ -211,7 +211,7 @@ class PresentationRequests:
                        wallet_metadata: str | None = None) -> str:
         """The signed request object (JWS, ``typ: oauth-authz-req+jwt``) for a pending request.
 
-        ``wallet_nonce`` and ``wallet_metadata`` come from a ``request_uri_method=post`` fetch [5.10.1].
+        ``wallet_nonce`` and ``wallet_metadata`` come from a ``request_uri_method=post`` fetch [5.10].
         """
         req = self.get(request_id)
         now = self.clock.now()
@@ -359,7 +359,7 @@ class PresentationRequests:
 
 
 def _wallet_metadata(text: str | None) -> dict[str, Any]:
-    """The ``wallet_metadata`` form parameter [5.10.1]: a JSON object, or nothing."""
+    """The ``wallet_metadata`` form parameter [5.10]: a JSON object, or nothing."""
     if text is None:
         return {}
     if len(text) > _MAX_WALLET_METADATA:

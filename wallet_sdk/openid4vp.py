@@ -7,7 +7,7 @@
    what civicpass verifiers use), and ``redirect_uri:`` (unsigned, ``alg: none``, and the response must
    go to that same URI; shown to the holder as an unverified verifier). Other prefixes (x509, federation,
    attestation) need trust anchors the wallet does not have and are refused with a clear code.
-   With ``request_uri_method=post`` (§5.10.1) the wallet sends its ``wallet_metadata`` (ES256, ECDH-ES,
+   With ``request_uri_method=post`` (§5.10) the wallet sends its ``wallet_metadata`` (ES256, ECDH-ES,
    A128GCM/A256GCM, ``dc+sd-jwt``) and a fresh ``wallet_nonce``, which the request object must echo.
    Only ``response_type=vp_token``, ``response_mode`` ``direct_post`` or ``direct_post.jwt`` and a
    ``dcql_query`` are accepted; for ``direct_post.jwt`` the verifier's ``client_metadata.jwks`` must hold
@@ -54,7 +54,7 @@ _SCHEMES: Final = frozenset({"openid4vp", "haip-vp", "https", "http"})
 _MAX_URI: Final = 8 * 1024
 _SKEW: Final = 60
 DIRECT_POST, DIRECT_POST_JWT = "direct_post", "direct_post.jwt"
-#: What this wallet tells a verifier it supports when it fetches a request object by POST (§5.10.1, §10.1).
+#: What this wallet tells a verifier it supports when it fetches a request object by POST (§5.10, §10).
 WALLET_METADATA: Final = {
     "vp_formats_supported": {"dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"], "kb-jwt_alg_values": ["ES256"]}},
     "response_modes_supported": [DIRECT_POST, DIRECT_POST_JWT],
@@ -139,7 +139,7 @@ def _request_object(peer: Peer, params: Mapping[str, str], *, signed: bool) -> t
     form, nonce = None, None
     if method == "post":
         metadata = dict(WALLET_METADATA)
-        if signed:  # §5.10.1: named only where the client identifier prefix allows signed requests
+        if signed:  # §5.10: named only where the client identifier prefix allows signed requests
             metadata["request_object_signing_alg_values_supported"] = ["ES256"]
         nonce = secrets.token_urlsafe(18)
         form = {"wallet_metadata": json.dumps(metadata, separators=(",", ":")), "wallet_nonce": nonce}
@@ -181,7 +181,7 @@ def resolve_request(text: str, *, http: httpx.Client, now: int, allow_http: bool
         if exc.code.startswith("wallet_"):
             raise
         raise _bad(f"request object refused ({exc.code})") from None
-    if wallet_nonce is not None and payload.get("wallet_nonce") != wallet_nonce:  # §5.10.1: MUST terminate
+    if wallet_nonce is not None and payload.get("wallet_nonce") != wallet_nonce:  # §5.10: MUST terminate
         raise _bad("the request object does not carry the wallet_nonce this wallet sent")
     return _validate(payload, client_id, verifier, authenticated, peer=peer, now=now, wallet_nonce=wallet_nonce)
 

@@ -43,7 +43,7 @@ def _form_body(required: bool, fields: dict[str, str]) -> dict[str, Any]:
         "schema": {"type": "object", "properties": props}}}}}
 
 
-# OpenID4VP 1.0 5.10.1 and 8.2/8.3: the wallet's form parameters, so generated clients and fuzzers see them.
+# OpenID4VP 1.0 5.10 and 8.2/8.3: the wallet's form parameters, so generated clients and fuzzers see them.
 _REQUEST_URI_POST_BODY = _form_body(False, {
     "wallet_nonce": "echoed as the request object's wallet_nonce",
     "wallet_metadata": "JSON object: the wallet's algorithms and formats"})
@@ -89,7 +89,7 @@ async def request_object(request_id: str, request: Request) -> Response:
     parts = _parts(request)
     policy = parts.verifier.policy(parts.requests.get(request_id).policy)
     wallet: dict[str, str] = {}
-    if request.method == "POST":  # request_uri_method=post (OpenID4VP 1.0 5.10.1); unknown parameters are ignored
+    if request.method == "POST":  # request_uri_method=post (OpenID4VP 1.0 5.10); unknown parameters are ignored
         form = await _form(request, "a request_uri POST", allow_empty=True)
         wallet = {k: form[k] for k in ("wallet_nonce", "wallet_metadata") if k in form}
     token = parts.requests.request_object(request_id, policy, **wallet)

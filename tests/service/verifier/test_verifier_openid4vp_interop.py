@@ -96,7 +96,7 @@ def test_third_party_wallet_answers_and_the_verdict_is_verified(node_modules, li
         assert out.get("jweHeader") is None
     if method == "post":
         # The library POSTed to the request URI. 0.4.6 sends its wallet metadata's members as top-level form
-        # fields rather than in wallet_metadata, and no wallet_nonce; §5.10.1 has the verifier ignore unknown
+        # fields rather than in wallet_metadata, and no wallet_nonce; §5.10 has the verifier ignore unknown
         # parameters, so the request object comes back as for a bare POST (tests/unit/wallet_sdk covers the rest).
         assert out.get("postForm") is not None and "wallet_metadata" not in out["postForm"]
 

@@ -1,4 +1,4 @@
-"""OpenID4VP 1.0 request_uri_method=post (§5.10.1) and encrypted direct_post.jwt answers (§8.3), over HTTP.
+"""OpenID4VP 1.0 request_uri_method=post (§5.10) and encrypted direct_post.jwt answers (§8.3), over HTTP.
 
 The wallet side is written here against the spec; tests/interop drives a third-party wallet library.
 """

@@ -202,7 +202,7 @@ def test_malformed_or_unsupported_uris_are_refused(verifier: FakeVerifier, uri: 
         resolve_request(uri, http=verifier.client(), now=NOW)
 
 
-# --- request_uri_method=post and direct_post.jwt (OpenID4VP 1.0 §5.10.1, §8.3) -------------------------
+# --- request_uri_method=post and direct_post.jwt (OpenID4VP 1.0 §5.10, §8.3) -------------------------
 def _jwt_meta(key: dict[str, Any], **extra: Any) -> dict[str, Any]:
     from credcore import jwe
 
