@@ -7,7 +7,7 @@ Choices (OpenID4VP 1.0 section numbers in brackets):
   signed requests; ``x509_san_dns:`` needs a certificate chain the city does not have in dev. A production
   deployment with a public TLS name can move to ``x509_san_dns:`` by changing only ``client_id`` and
   adding ``x5c``.)
-- The request is passed by reference [5.10]: the ``openid4vp://`` URI carries only ``client_id`` and
+- The request is passed by reference [5.7]: the ``openid4vp://`` URI carries only ``client_id`` and
   ``request_uri``; the wallet GETs a JWS with ``typ: oauth-authz-req+jwt`` (RFC 9101). A request made with
   ``request_uri_method=post`` [5.10] also says so in the URI; the wallet then POSTs ``wallet_nonce``
   (echoed in the request object) and ``wallet_metadata`` (its encryption and signing algorithms are
