@@ -53,13 +53,7 @@ def register(sub: Any) -> None:
     common.add_argument("--insecure-fast-kdf", action="store_true", help=argparse.SUPPRESS)  # tests: cheap scrypt
     p = ws.add_parser("init", parents=[common], help="create an empty encrypted wallet")
     p.set_defaults(func=_guard(run_init))
-    p = ws.add_parser("accept", parents=[common, trust, net], help="receive credentials from an OpenID4VCI offer")
-    p.add_argument("offer", help="openid-credential-offer:// URI, a file, a QR photo, or -")
-    p.add_argument("--tx-code", help="the transaction code (PIN) the issuer gave you")
-    p.add_argument("--copies", type=int, default=10, help="offline copies to ask for (default 10)")
-    p.add_argument("--sd-jwt-copies", type=int, default=1,
-                   help="SD-JWT VCs to ask for; with more than one, each is presented once (default 1)")
-    p.set_defaults(func=_guard(run_accept))
+    _add_accept(ws, [common, trust, net])
     p = ws.add_parser("list", parents=[common], help="list stored credentials")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guard(run_list))
@@ -84,12 +78,30 @@ def register(sub: Any) -> None:
     p = ws.add_parser("status", parents=[common, trust, net], help="check whether a credential is revoked or suspended")
     p.add_argument("id")
     p.set_defaults(func=_guard(run_status))
+    _add_refresh(ws, [common, trust, net])
     p = ws.add_parser("backup", parents=[common], help="write an encrypted backup file")
     p.add_argument("file")
     p.set_defaults(func=_guard(run_backup))
     p = ws.add_parser("restore", parents=[common], help="restore a backup into a new wallet directory")
     p.add_argument("file")
     p.set_defaults(func=_guard(run_restore))
+
+
+def _add_accept(ws: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = ws.add_parser("accept", parents=parents, help="receive credentials from an OpenID4VCI offer")
+    p.add_argument("offer", help="openid-credential-offer:// URI, a file, a QR photo, or -")
+    p.add_argument("--tx-code", help="the transaction code (PIN) the issuer gave you")
+    p.add_argument("--copies", type=int, default=10, help="offline copies to ask for (default 10)")
+    p.add_argument("--sd-jwt-copies", type=int, default=1,
+                   help="SD-JWT VCs to ask for; with more than one, each is presented once (default 1)")
+    p.set_defaults(func=_guard(run_accept))
+
+
+def _add_refresh(ws: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = ws.add_parser("refresh", parents=parents,
+                      help="fetch new copies by refresh, without a new offer (all that run low, or ID)")
+    p.add_argument("id", nargs="?", help="refresh this credential now, however many copies it has left")
+    p.set_defaults(func=_guard(run_refresh))
 
 
 def _with_serve(ws: Any) -> Any:
@@ -322,7 +334,7 @@ def run_qr(args: argparse.Namespace) -> int:
     shown = present_offline(wallet, args.id, now=_now(), profile=args.profile, nonce=args.nonce)
     note = f"copy {shown.copy_index + 1} of profile {shown.profile}; {shown.remaining} left"
     if shown.warnings:
-        note += "; " + ", ".join(shown.warnings).replace("few_copies_left", "few copies left: accept a new offer")
+        note += "; " + ", ".join(shown.warnings).replace("few_copies_left", "few copies left: civicpass wallet refresh")
     if args.out:
         out = Path(args.out)
         data = shown.svg().encode() if out.suffix.lower() == ".svg" else shown.png()
@@ -397,6 +409,24 @@ def run_status(args: argparse.Namespace) -> int:
                               allow_http=args.allow_http)  # fmt: skip
     print(report.status + (f" ({report.code})" if report.code else ""))
     return {"valid": 0, "revoked": 1, "suspended": 1}.get(report.status, 3)
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    from wallet_sdk.refresh import refresh_credential, top_up
+
+    wallet, now = _open(args), _now()
+    trust, _ = _trust(args, now)
+    with _http() as http:
+        if args.id:
+            fresh = refresh_credential(wallet, args.id, http=http, trust=trust, now=now, allow_http=args.allow_http)
+            print(f"refreshed {fresh.id}: {len(fresh.sd_jwts)} SD-JWT VC, {len(fresh.copies)} offline copies")
+            return 0
+        done = top_up(wallet, http=http, trust=trust, now=now, allow_http=args.allow_http)
+    for d in done:
+        print(f"{d.credential_id}: {d.outcome}")
+    if not done:
+        print("no credential needs new copies")
+    return 0 if all(d.outcome == "refreshed" for d in done) else 1
 
 
 def run_backup(args: argparse.Namespace) -> int:

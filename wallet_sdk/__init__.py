@@ -7,6 +7,7 @@ and the trust snapshot are handed in, so every flow is testable and nothing read
 - :mod:`wallet_sdk.receive`: OpenID4VCI 1.0 pre-authorized code flow (SD-JWT VC + a batch of CP1 copies).
 - :mod:`wallet_sdk.present`: offline ``CP1:`` showings (fresh single-use copy, QR PNG/SVG/terminal).
 - :mod:`wallet_sdk.openid4vp`: online OpenID4VP 1.0 answers (DCQL, consent, direct_post).
+- :mod:`wallet_sdk.refresh`: new batches without a new offer (DPoP-bound refresh token), by itself when low.
 - :mod:`wallet_sdk.status`: revoked / suspended, from the issuer's signed status list.
 - :mod:`wallet_sdk.anchor`: anchor proofs checked against roots on chain, kept with the credential.
 - :mod:`wallet_sdk.qr`: drawing and reading QR codes.
@@ -19,6 +20,7 @@ from wallet_sdk.openid4vp import Consent, PresentationRequest, decline, prepare,
 from wallet_sdk.present import OfflinePresentation, present_offline, refresh
 from wallet_sdk.receive import receive
 from wallet_sdk.records import CredentialSummary, LogEntry, StoredCredential
+from wallet_sdk.refresh import TopUp, refresh_credential, top_up
 from wallet_sdk.status import StatusReport, check_status
 from wallet_sdk.store import Wallet
 
@@ -31,6 +33,7 @@ __all__ = [
     "PresentationRequest",
     "StatusReport",
     "StoredCredential",
+    "TopUp",
     "Wallet",
     "WalletError",
     "attach_anchor_proofs",
@@ -41,7 +44,9 @@ __all__ = [
     "present_offline",
     "receive",
     "refresh",
+    "refresh_credential",
     "resolve_request",
     "respond",
     "restore_backup",
+    "top_up",
 ]

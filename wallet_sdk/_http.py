@@ -90,24 +90,28 @@ class Peer:
         except httpx.HTTPError as exc:
             raise WalletUnreachableError(f"{what}: {exc.__class__.__name__}", url=url) from None
         if resp.status not in ok:
-            error, description = _oauth_error(resp.body)
+            error, description, code = _oauth_error(resp.body)
             detail = f"{what}: HTTP {resp.status}" + (f" {error}" if error else "")
             if description:
                 detail += f" ({description})"
-            raise self.refused(detail, error=error or f"http_{resp.status}", status=resp.status)
+            raise self.refused(detail, error=error or f"http_{resp.status}", status=resp.status, code=code or error)
         return resp
 
 
-def _oauth_error(body: bytes) -> tuple[str, str]:
-    """RFC 6749 §5.2 / OpenID4VCI §8.3.1.2 error object: (error code, one short line of description)."""
+def _oauth_error(body: bytes) -> tuple[str, str, str]:
+    """RFC 6749 §5.2 / OpenID4VCI §8.3.1.2 error object: (error code, one short line of description, and the
+    more precise civicpass ``code`` when the peer adds one, e.g. ``refresh_credential_revoked``)."""
     try:
         obj = json.loads(body)
     except ValueError:
-        return "", ""
+        return "", "", ""
     if not isinstance(obj, dict):
-        return "", ""
+        return "", "", ""
     error = obj.get("error") or obj.get("code") or ""
     desc = obj.get("error_description") or obj.get("detail") or ""
     clean = "".join(c for c in str(desc) if c.isprintable())[:120]
-    code = str(error) if isinstance(error, str) and error.replace("_", "").isalnum() else ""
-    return code[:64], clean
+    return _code(error), clean, _code(obj.get("code"))
+
+
+def _code(value: object) -> str:
+    return value[:64] if isinstance(value, str) and value.replace("_", "").isalnum() else ""

@@ -18,6 +18,7 @@ __all__ = [
     "WalletError",
     "WalletExistsError",
     "WalletNotFoundError",
+    "WalletNotRefreshableError",
     "WalletUnreachableError",
     "WrongPassphraseError",
 ]
@@ -48,6 +49,11 @@ class WalletExistsError(WalletError, ConflictError):
 class WalletNotFoundError(WalletError, ConflictError):
     code = "wallet_not_found"
     title = "No wallet (or no such credential) there"
+
+
+class WalletNotRefreshableError(WalletError, ConflictError):
+    code = "wallet_not_refreshable"
+    title = "The issuer gave no refresh token for this credential; new copies need a new offer"
 
 
 class NoUnusedCopyError(WalletError, ConflictError):

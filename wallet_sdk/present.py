@@ -7,8 +7,9 @@ verifiers accept the step before and after their own. A showing kept on screen i
 with the *same* copy (:func:`refresh`): one showing is one use, whatever its length, and the verifier's
 replay guard keys on (credential, step, nonce), so a refreshed QR is accepted once per step.
 
-When the copies of a profile run low the result says so (:attr:`OfflinePresentation.low`) so the app can
-ask the issuer for a new batch (a new offer through :mod:`wallet_sdk.receive`).
+When the copies of a profile run low the result says so (:attr:`OfflinePresentation.low`); when online, the
+app calls :func:`wallet_sdk.refresh.top_up`, which fetches a new batch by refresh (no new offer) where the
+issuer gave a refresh token.
 """
 
 from __future__ import annotations

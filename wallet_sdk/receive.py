@@ -26,11 +26,12 @@ from credcore.errors import CredError
 from credcore.keys import SigningKey
 from credcore.profiles import PROFILES
 from credcore.trust import TrustSnapshot
+from wallet_sdk._dpop import dpop_proof
 from wallet_sdk._http import Peer
 from wallet_sdk.checks import CP1_FORMAT, SD_JWT_FORMAT, Facts, check_cp1_copy, check_sd_jwt, cp1_facts, sd_jwt_facts
 from wallet_sdk.errors import CredentialRejectedError, IssuerRefusedError, PresentationRequestError
 from wallet_sdk.offer import PRE_AUTH_GRANT, CredentialOffer, resolve_offer
-from wallet_sdk.records import Cp1Copy, SdJwtCopy, StoredCredential
+from wallet_sdk.records import Cp1Copy, RefreshState, SdJwtCopy, StoredCredential
 from wallet_sdk.store import Wallet
 
 __all__ = ["PROOF_TYP", "IssuerMetadata", "fetch_metadata", "key_proof", "receive", "well_known"]
@@ -57,6 +58,8 @@ class IssuerMetadata:
     batch_size: int
     configurations: Mapping[str, Mapping[str, Any]]
     name: str = ""
+    #: RFC 9449 §5.1: the authorization server binds tokens to a DPoP key (and then gives refresh tokens).
+    dpop: bool = False
 
 
 def _display_name(obj: Mapping[str, Any]) -> str:
@@ -93,6 +96,7 @@ def fetch_metadata(peer: Peer, offer: CredentialOffer) -> IssuerMetadata:
         batch_size=size if isinstance(size, int) and size >= 1 else 1,
         configurations={i: configs[i] for i in offer.configuration_ids},
         name=_display_name(meta),
+        dpop="ES256" in (as_meta.get("dpop_signing_alg_values_supported") or ()),
     )
 
 
@@ -108,9 +112,37 @@ def key_proof(key: SigningKey, *, audience: str, nonce: str | None, now: int) ->
 class _Token:
     value: str
     identifiers: Mapping[str, tuple[str, ...]]  # configuration id -> credential_identifiers (§6.2)
+    dpop_key: SigningKey | None = None  # set when the token is DPoP-bound (RFC 9449)
+    refresh_token: str | None = None
+
+    def headers(self, url: str, now: int) -> dict[str, str]:
+        """Authorization for one request to ``url``: Bearer, or DPoP with a fresh proof (§7.1)."""
+        if self.dpop_key is None:
+            return {"authorization": f"Bearer {self.value}"}
+        proof = dpop_proof(self.dpop_key, method="POST", url=url, now=now, access_token=self.value)
+        return {"authorization": f"DPoP {self.value}", "dpop": proof}
 
 
-def _redeem(peer: Peer, meta: IssuerMetadata, offer: CredentialOffer, tx_code: str | None) -> _Token:
+def _token_response(body: Mapping[str, Any], dpop_key: SigningKey | None) -> _Token:
+    token, token_type = body.get("access_token"), body.get("token_type")
+    kind = token_type.lower() if isinstance(token_type, str) else ""
+    if not isinstance(token, str) or not token or kind not in {"bearer", "dpop"}:
+        raise IssuerRefusedError("token response has no bearer or DPoP access_token")
+    if kind == "dpop" and dpop_key is None:
+        raise IssuerRefusedError("token response is DPoP-bound although no DPoP proof was sent")
+    refresh = body.get("refresh_token")
+    identifiers: dict[str, tuple[str, ...]] = {}
+    for detail in body.get("authorization_details") or []:
+        if isinstance(detail, dict) and detail.get("type") == "openid_credential":
+            ids = detail.get("credential_identifiers")
+            if isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids):
+                identifiers[str(detail.get("credential_configuration_id"))] = tuple(ids)
+    return _Token(token, identifiers, dpop_key if kind == "dpop" else None,
+                  refresh if isinstance(refresh, str) and refresh and kind == "dpop" else None)
+
+
+def _redeem(peer: Peer, meta: IssuerMetadata, offer: CredentialOffer, tx_code: str | None, *, now: int,
+            dpop_key: SigningKey | None) -> _Token:
     if offer.tx_code is not None and not tx_code:
         raise PresentationRequestError("this offer needs the transaction code the issuer gave you")
     if offer.tx_code is not None and tx_code and not offer.tx_code.accepts(tx_code):
@@ -118,17 +150,11 @@ def _redeem(peer: Peer, meta: IssuerMetadata, offer: CredentialOffer, tx_code: s
     form = {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": offer.pre_authorized_code}
     if tx_code and offer.tx_code is not None:
         form["tx_code"] = tx_code
-    body = peer.request("POST", meta.token_endpoint, what="token request", data=form).json("token response")
-    token, token_type = body.get("access_token"), body.get("token_type")
-    if not isinstance(token, str) or not token or not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise IssuerRefusedError("token response has no bearer access_token")
-    identifiers: dict[str, tuple[str, ...]] = {}
-    for detail in body.get("authorization_details") or []:
-        if isinstance(detail, dict) and detail.get("type") == "openid_credential":
-            ids = detail.get("credential_identifiers")
-            if isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids):
-                identifiers[str(detail.get("credential_configuration_id"))] = tuple(ids)
-    return _Token(token, identifiers)
+    headers = {} if dpop_key is None else {
+        "dpop": dpop_proof(dpop_key, method="POST", url=meta.token_endpoint, now=now)}
+    body = peer.request("POST", meta.token_endpoint, what="token request", data=form, headers=headers).json(
+        "token response")
+    return _token_response(body, dpop_key)
 
 
 def _nonce(peer: Peer, meta: IssuerMetadata) -> str | None:
@@ -158,7 +184,7 @@ def _request_credentials(
                 "POST",
                 meta.credential_endpoint,
                 what="credential request",
-                headers={"authorization": f"Bearer {token.value}"},
+                headers=token.headers(meta.credential_endpoint, now),
                 json_body=request,
                 ok=(200, 202),
             )
@@ -177,7 +203,7 @@ def _request_credentials(
     return [c.get("credential") for c in creds], notification if isinstance(notification, str) else None
 
 
-def _notify(peer: Peer, meta: IssuerMetadata, token: _Token, ids: list[str], event: str) -> None:
+def _notify(peer: Peer, meta: IssuerMetadata, token: _Token, ids: list[str], event: str, *, now: int) -> None:
     if meta.notification_endpoint is None:
         return
     for nid in ids:
@@ -186,7 +212,7 @@ def _notify(peer: Peer, meta: IssuerMetadata, token: _Token, ids: list[str], eve
                 "POST",
                 meta.notification_endpoint,
                 what="notification",
-                headers={"authorization": f"Bearer {token.value}"},
+                headers=token.headers(meta.notification_endpoint, now),
                 json_body={"notification_id": nid, "event": event},
                 ok=(200, 204),
             )
@@ -227,7 +253,8 @@ def receive(
     peer = Peer(http, allow_http=allow_http)
     offer = offer_uri if isinstance(offer_uri, CredentialOffer) else resolve_offer(offer_uri, peer=peer)
     meta = fetch_metadata(peer, offer)
-    token = _redeem(peer, meta, offer, tx_code)
+    # A DPoP key when the issuer binds tokens (RFC 9449): its tokens and refresh token then need our key.
+    token = _redeem(peer, meta, offer, tx_code, now=now, dpop_key=new_key() if meta.dpop else None)
     by_format = {cfg.get("format"): cid for cid, cfg in reversed(list(meta.configurations.items()))}
     if SD_JWT_FORMAT not in by_format and CP1_FORMAT not in by_format:
         raise IssuerRefusedError("the offer holds no credential format this wallet can keep")
@@ -247,10 +274,10 @@ def receive(
             ]
             got.check_same_type()
     except CredentialRejectedError:
-        _notify(peer, meta, token, got.notifications, "credential_failure")
+        _notify(peer, meta, token, got.notifications, "credential_failure", now=now)
         raise
-    stored = wallet.add(got.record(meta, trust, now))
-    _notify(peer, meta, token, got.notifications, "credential_accepted")
+    stored = wallet.add(got.record(meta, trust, now, refresh=_refresh_state(meta, token, by_format)))
+    _notify(peer, meta, token, got.notifications, "credential_accepted", now=now)
     return stored
 
 
@@ -275,7 +302,8 @@ class _Received:
             raise CredentialRejectedError("CP1 copies are of another type than the SD-JWT VC", check="format",
                                           reason="wrong_type")  # fmt: skip
 
-    def record(self, meta: IssuerMetadata, trust: TrustSnapshot, now: int) -> StoredCredential:
+    def record(self, meta: IssuerMetadata, trust: TrustSnapshot, now: int, *, refresh: RefreshState | None = None
+               ) -> StoredCredential:
         facts = self.facts
         if facts is None:  # CP1 copies only: their facts come from the first copy
             first = self.copies[0]
@@ -294,7 +322,16 @@ class _Received:
             status=facts.status,
             credential_issuer=meta.credential_issuer,
             name=self.name or meta.name,
+            refresh=refresh,
         )
+
+
+def _refresh_state(meta: IssuerMetadata, token: _Token, by_format: Mapping[Any, str]) -> RefreshState | None:
+    if token.refresh_token is None or token.dpop_key is None:
+        return None
+    configs = {cid: str(fmt) for fmt, cid in by_format.items() if fmt in (SD_JWT_FORMAT, CP1_FORMAT)}
+    return RefreshState(token.refresh_token, token.dpop_key, meta.credential_issuer, meta.token_endpoint,
+                        meta.credential_endpoint, meta.nonce_endpoint, configs)
 
 
 def _take_sd_jwt(

@@ -20,6 +20,7 @@ __all__ = [
     "Cp1Copy",
     "CredentialSummary",
     "LogEntry",
+    "RefreshState",
     "SdJwtCopy",
     "SdJwtRef",
     "StatusRef",
@@ -91,6 +92,46 @@ class SdJwtCopy:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshState:
+    """What the wallet needs to fetch new batches without a new offer: the issuer's refresh token and the DPoP
+    key it is bound to (RFC 9449), the endpoints, and which configurations (id -> format) the credential has."""
+
+    refresh_token: str = field(repr=False)
+    dpop_key: SigningKey = field(repr=False)
+    credential_issuer: str
+    token_endpoint: str
+    credential_endpoint: str
+    nonce_endpoint: str | None
+    configurations: Mapping[str, str]
+    expires_at: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "refresh_token": self.refresh_token,
+            "dpop_key": key_to_json(self.dpop_key),
+            "credential_issuer": self.credential_issuer,
+            "token_endpoint": self.token_endpoint,
+            "credential_endpoint": self.credential_endpoint,
+            "nonce_endpoint": self.nonce_endpoint,
+            "configurations": dict(self.configurations),
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> RefreshState:
+        return cls(
+            str(obj["refresh_token"]),
+            key_from_json(obj["dpop_key"]),
+            str(obj["credential_issuer"]),
+            str(obj["token_endpoint"]),
+            str(obj["credential_endpoint"]),
+            None if obj.get("nonce_endpoint") is None else str(obj["nonce_endpoint"]),
+            {str(k): str(v) for k, v in dict(obj["configurations"]).items()},
+            None if obj.get("expires_at") is None else int(obj["expires_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCredential:
     """One credential as issued: the SD-JWT VC (online use) and its batch of CP1 copies (offline use)."""
 
@@ -109,6 +150,8 @@ class StoredCredential:
     anchor_proofs: Mapping[str, Any] = field(default_factory=dict)  # digest hex -> AnchorProof JSON
     #: The other SD-JWT VCs of a batch (``sd_jwt`` is the first); each is shown once (see Wallet.take_sd_jwt).
     more_sd_jwts: tuple[SdJwtCopy, ...] = ()
+    #: Set when the issuer gave a refresh token: new batches come without a new offer (wallet_sdk.refresh).
+    refresh: RefreshState | None = None
 
     @property
     def sd_jwts(self) -> tuple[SdJwtCopy, ...]:
@@ -133,6 +176,7 @@ class StoredCredential:
             "name": self.name,
             "anchor_proofs": dict(self.anchor_proofs),
             "more_sd_jwts": [c.to_json() for c in self.more_sd_jwts],
+            "refresh": self.refresh.to_json() if self.refresh else None,
         }
 
     @classmethod
@@ -154,6 +198,7 @@ class StoredCredential:
                 name=str(obj.get("name", "")),
                 anchor_proofs=dict(obj.get("anchor_proofs") or {}),
                 more_sd_jwts=tuple(SdJwtCopy.from_json(c) for c in obj.get("more_sd_jwts") or ()),
+                refresh=RefreshState.from_json(obj["refresh"]) if obj.get("refresh") else None,
             )
         except (KeyError, TypeError, ValueError, CredError):
             raise WalletCorruptError("credential record is malformed") from None
@@ -170,6 +215,7 @@ class StoredCredential:
             copy_profiles=tuple(c.profile for c in self.copies),
             used=used,
             sd_jwt_count=len(self.sd_jwts),
+            refreshable=self.refresh is not None,
         )
 
 
@@ -194,6 +240,7 @@ class CredentialSummary:
     status_checked_at: int | None = None
     sd_jwt_count: int = 0
     sd_jwt_used: frozenset[int] = frozenset()  # indices of SD-JWT copies already shown (batches only)
+    refreshable: bool = False  # the issuer gave a refresh token (new batches without a new offer)
 
     def unused_sd_jwts(self) -> list[int]:
         return [i for i in range(self.sd_jwt_count) if i not in self.sd_jwt_used]
@@ -220,6 +267,7 @@ class CredentialSummary:
             "status_checked_at": self.status_checked_at,
             "sd_jwt_count": self.sd_jwt_count,
             "sd_jwt_used": sorted(self.sd_jwt_used),
+            "refreshable": self.refreshable,
         }
 
     @classmethod
@@ -239,6 +287,7 @@ class CredentialSummary:
                 status_checked_at=obj.get("status_checked_at"),
                 sd_jwt_count=int(obj.get("sd_jwt_count", 1 if obj["has_sd_jwt"] else 0)),
                 sd_jwt_used=frozenset(int(i) for i in obj.get("sd_jwt_used", ())),
+                refreshable=bool(obj.get("refreshable", False)),
             )
         except (KeyError, TypeError, ValueError):
             raise WalletCorruptError("wallet index entry is malformed") from None

@@ -190,6 +190,18 @@ class Wallet:
             self._index[credential.id] = _merge(credential.summary(old.used), old)
             self._write_index()
 
+    def refill(self, credential: StoredCredential) -> None:
+        """Replace a stored credential's copies with a new batch (a refresh): every copy is unused again."""
+        with self._locked():
+            old = self._index.get(credential.id)
+            if old is None:
+                raise WalletNotFoundError("no credential matches that id")
+            self._seal_to(f"{_CREDS}/{credential.id}.enc", _dumps(credential.to_json()))
+            self._index[credential.id] = dataclasses.replace(
+                credential.summary(), status=old.status, status_checked_at=old.status_checked_at
+            )
+            self._write_index()
+
     def remove(self, credential_id: str) -> None:
         with self._locked():
             cid = self.resolve(credential_id)

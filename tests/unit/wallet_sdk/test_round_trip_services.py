@@ -205,6 +205,38 @@ def test_sd_jwt_batch_copies_are_each_presented_once_then_refused(
             wallet.take_sd_jwt(stored.id)
 
 
+def test_copies_running_low_are_refreshed_without_an_offer_until_revoked(
+    tmp_path: Path, held: tuple[Wallet, str, str], issuer: tuple[TestClient, Any], clock: Clock
+) -> None:
+    from wallet_sdk.errors import IssuerRefusedError
+    from wallet_sdk.refresh import refresh_credential, top_up
+
+    wallet, wid, credential_id = held
+    client, service = issuer
+    assert wallet.summary(wid).refreshable  # the issuer bound its tokens to our DPoP key and gave a refresh token
+    before = {c.credential for c in wallet.load(wid).copies}
+    assert top_up(wallet, http=client, trust=_trust(client, service), now=clock.now(), allow_http=True) == []
+    for _ in range(2):  # 4 copies -> 2 left: at or below LOW_COPIES
+        present_offline(wallet, wid, now=clock.now())
+    clock.t += 600
+    done = top_up(wallet, http=client, trust=_trust(client, service), now=clock.now(), allow_http=True)
+    assert [(d.credential_id, d.outcome) for d in done] == [(wid, "refreshed")]
+    record = wallet.load(wid)
+    assert len(record.copies) == 4 and not before & {c.credential for c in record.copies}
+    assert len(wallet.summary(wid).unused()) == 4
+    with _verifier(tmp_path, _trust(client, service), clock) as verifier:
+        shown = present_offline(wallet, wid, now=clock.now())
+        verdict = verifier.post("/v1/verify", json={"presentation": shown.text, "policy": "resident-basic"}).json()
+    assert verdict["verified"] is True, verdict
+
+    assert client.post(f"/v1/credentials/{credential_id}/revoke", headers=OPERATOR).status_code == 200
+    with pytest.raises(IssuerRefusedError) as exc:
+        refresh_credential(wallet, wid, http=client, trust=_trust(client, service), now=clock.now(), allow_http=True)
+    assert exc.value.context["code"] == "refresh_credential_revoked"
+    summary = Wallet.open(wallet.path, PASS).summary(wid)
+    assert summary.status == "revoked" and not summary.refreshable
+
+
 def test_revocation_reaches_the_wallet_and_the_verifier(
     tmp_path: Path, held: tuple[Wallet, str, str], issuer: tuple[TestClient, Any], clock: Clock
 ) -> None:
