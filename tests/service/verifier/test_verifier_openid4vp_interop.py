@@ -22,6 +22,7 @@ import uvicorn
 from verifier_world import World
 
 from civicpass._up_layout import free_port
+from credcore._defaults import SystemClock
 from verifier.api.app import create_app
 from verifier.service import StaticTrust
 from verifier.settings import VerifierSettings
@@ -32,13 +33,13 @@ SCRIPT = Path(__file__).with_name("openid4vp_wallet.mjs")
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[tuple[str, World]]:
-    world = World()
-    world.clock.t = int(time.time())  # the node wallet stamps its KB-JWT with the real time
+    world = World(synced_at=int(time.time()))
     port = free_port("127.0.0.1")
     url = f"http://127.0.0.1:{port}"
     settings = VerifierSettings(environment="test", data_dir=tmp_path_factory.mktemp("interop"), public_url=url,
                                 audience="https://verifier.test")
-    app = create_app(settings, clock=world.clock, trust=StaticTrust(world.snapshot()))
+    # The wall clock: the node wallet stamps its KB-JWT with the real time, however long this module takes.
+    app = create_app(settings, clock=SystemClock(), trust=StaticTrust(world.snapshot()))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -50,7 +51,7 @@ def live(tmp_path_factory) -> Iterator[tuple[str, World]]:
 
 
 def wallet(node_modules: Path, uri: str, world: World, **extra: Any) -> dict[str, Any]:
-    now = world.clock.now()
+    now = int(time.time())
     # A credential issued a minute ago (the world's own issuer), held by the world's holder key.
     credential = world.credential(iat=now - 60, exp=now + 86400)
     payload = {"uri": uri, "credential": credential, "holderJwk": world.holder_key.to_jwk(), **extra}
