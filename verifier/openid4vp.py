@@ -145,8 +145,9 @@ def _signing_key(settings: VerifierSettings) -> SigningKey:
 
 class PresentationRequests:
     def __init__(self, *, engine: Engine, clock: Clock, key: SigningKey, base_url: str, ttl_s: int,
-                 token: Callable[[], str] = lambda: secrets.token_urlsafe(18)) -> None:
+                 token: Callable[[], str] = lambda: secrets.token_urlsafe(18), name: str = "") -> None:
         self.engine = engine
+        self.name = name
         self.clock = clock
         self.key = key
         self.base_url = base_url.rstrip("/")
@@ -162,7 +163,7 @@ class PresentationRequests:
     @classmethod
     def from_settings(cls, settings: VerifierSettings, engine: Engine, clock: Clock) -> PresentationRequests:
         return cls(engine=engine, clock=clock, key=_signing_key(settings), base_url=settings.base_url,
-                   ttl_s=settings.request_ttl_s)
+                   ttl_s=settings.request_ttl_s, name=settings.client_name)
 
     @property
     def response_uri(self) -> str:
@@ -224,6 +225,8 @@ class PresentationRequests:
             raise MalformedInputError("wallet_nonce must be 1 to 256 characters")
         client_metadata: dict[str, Any] = {"vp_formats_supported": {
             "dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"], "kb-jwt_alg_values": ["ES256"]}}}
+        if self.name:  # RFC 7591 client_name: self-asserted, signed with the request; wallets show it beside the DID
+            client_metadata["client_name"] = self.name
         if req.response_key is not None:
             client_metadata["jwks"] = {"keys": [jwe.public_jwk(req.response_key)]}
             client_metadata["encrypted_response_enc_values_supported"] = list(encs)

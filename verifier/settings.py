@@ -57,6 +57,8 @@ class VerifierSettings(BaseSettings):
     # --- verification API ---------------------------------------------------------------------------
     #: Our audience (KB-JWT ``aud``) when a request names none; defaults to the OpenID4VP client_id.
     audience: str | None = None
+    #: Shown to residents by wallets that ask who requests their claims (OpenID4VP ``client_metadata.client_name``).
+    client_name: str = Field("civicpass verifier", min_length=1, max_length=100)
     policies_dir: Path | None = None
     max_body_bytes: PositiveInt = 64 * 1024
     max_image_bytes: PositiveInt = 8 * 1024 * 1024

@@ -162,7 +162,8 @@ def test_openid4vp_request_answered_after_consent(stack: Stack, phone: Any, opti
     req = _request(stack, **options)
     phone.evaluate("uri => { location.hash = 'request=' + encodeURIComponent(uri) }", req["uri"])
     phone.wait_for_selector("#accept")
-    assert "did:key:" in phone.locator("#verifier").inner_text()
+    who = phone.locator("#verifier").inner_text()
+    assert "civicpass verifier" in who and "did:key:" in who  # the name from its metadata, and the DID
     asked = phone.locator("#claims").inner_text()
     assert "해운대구" in asked and "Kim Minji" not in asked  # exactly the policy's claims, not the name
     phone.click("#accept")
@@ -284,3 +285,25 @@ def test_receive_through_the_camera(stack: Stack, playwright: Any, chromium_path
         assert "해운대구" in page.locator(".card").first.inner_text()
     finally:
         b.close()
+
+
+def test_installable_english_on_a_toggle_and_readable_at_360_wide(phone: Any, wallet_url: str) -> None:
+    manifest = phone.request.get(f"{wallet_url}manifest.webmanifest").json()
+    assert manifest["name"].startswith("시민패스") and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        assert phone.request.get(f"{wallet_url}{icon['src']}").ok, icon
+    assert phone.evaluate("navigator.serviceWorker.controller !== null")  # it works offline (tested above)
+    phone.goto(wallet_url)
+    unlock(phone)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    phone.click("#lang")
+    assert phone.locator("#go-receive").inner_text() == "Receive a credential"
+    assert phone.locator(".card .status").first.inner_text() in ("Valid", "Revoked", "Suspended", "Status not checked")
+    phone.click("#go-receive")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    phone.fill("#offer", "not a link")
+    phone.click("#receive")
+    phone.locator("#error").wait_for(state="visible")
+    assert "Paste the whole link" in phone.locator("#error").inner_text()  # a sentence with what to do next
+    phone.click("#lang")
+    assert phone.locator("#receive").inner_text() == "받기"

@@ -163,3 +163,8 @@ def test_replay_cache_down_is_503_and_the_request_says_why(world, tmp_path):
     assert answer(client, world, wallet_fetch(client, req["uri"])).status_code == 503
     polled = client.get(f"/v1/requests/{req['id']}").json()
     assert polled["status"] == "error" and polled["result"]["code"] == "infrastructure_unavailable"
+
+
+def test_request_object_names_the_verifier_for_the_resident(client):
+    ro = wallet_fetch(client, start(client)["uri"])
+    assert ro["client_metadata"]["client_name"] == "civicpass verifier"  # the default of client_name
