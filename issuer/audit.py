@@ -15,17 +15,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.store.models import AuditEvent, table_of
 from issuer.store.rows import RowInsert
 
-__all__ = ["GENESIS", "AuditEntry", "HeadHint", "append", "entries", "entries_for", "verify_chain"]
+__all__ = ["GENESIS", "AuditEntry", "Event", "HeadHint", "append", "append_many", "entries", "entries_for",
+           "verify_chain"]
 
 GENESIS = "0" * 64
 _TABLE = table_of(AuditEvent)
-_INSERT = RowInsert(_TABLE, ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash"),
-                    ignore_conflicts=True, returning=("seq",))
+_COLUMNS = ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash")
+_INSERT = RowInsert(_TABLE, _COLUMNS, ignore_conflicts=True, returning=("seq",))
+_INSERT_ALL = RowInsert(_TABLE, _COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,42 @@ def append(
         if _INSERT(conn, [(seq, at, actor, action, target, text, prev, digest)]):
             return seq, digest
         head = None
+    raise RuntimeError("audit log head kept moving")  # pragma: no cover - 50 lost races in a row
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: int
+    actor: str
+    action: str
+    target: str
+    details: Mapping[str, object]
+
+
+def append_many(conn: Connection, events: list[Event]) -> tuple[int, str] | None:
+    """Append ``events`` in order in one statement (many offers from one CSV); returns the last ``(seq, hash)``.
+
+    Inside a savepoint: if another writer took one of the seqs meanwhile, the insert fails as a whole, the
+    savepoint is rolled back and the chain is recomputed on the new head.
+    """
+    if not events:
+        return None
+    for _ in range(50):
+        head = conn.execute(select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1)).first()
+        seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+        rows = []
+        for ev in events:
+            seq += 1
+            text = json.dumps(dict(ev.details), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+            digest = _event_hash(prev, seq, ev.at, ev.actor, ev.action, ev.target, text)
+            rows.append((seq, ev.at, ev.actor, ev.action, ev.target, text, prev, digest))
+            prev = digest
+        try:
+            with conn.begin_nested():
+                _INSERT_ALL(conn, rows)
+        except IntegrityError:
+            continue
+        return seq, prev
     raise RuntimeError("audit log head kept moving")  # pragma: no cover - 50 lost races in a row
 
 

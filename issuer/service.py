@@ -333,26 +333,32 @@ class IssuerService:
 
     def create_offers(
         self, actor: str, vct: str, claims_list: Sequence[object], *, ttl: int | None = None,
-        on_created: Callable[[Session, str, Mapping[str, Any]], None] | None = None,
+        on_created: Callable[[Session, list[tuple[str, Mapping[str, Any]]]], None] | None = None,
         finish: Callable[[Session, list[OfferCreated]], None] | None = None,
+        schema_checked: bool = False,
     ) -> list[OfferCreated]:
-        """Offers for many claim sets in one transaction (all or none), one audit event each. ``on_created``
-        (each offer) and ``finish`` (all of them) run inside it: the desk indexes holders and records a
-        CSV job's progress there, so they commit with the offers or not at all."""
+        """Offers for many claim sets in one transaction (all or none), one audit event each.
+
+        ``on_created`` (given each offer id with its claims) and ``finish`` (given the offers) run inside it:
+        the desk indexes holders and records a CSV job's progress there, so they commit with the offers or not
+        at all. ``schema_checked``: the caller has validated every claim set against this type's schema
+        (derived claims are still computed now)."""
         ctype = self.types.get(vct)
         now = self.clock.now()
-        prepared = [ctype.prepare_claims(c, now=now, tz=self.settings.timezone) for c in claims_list]
+        tz = self.settings.timezone
+        prepared = [ctype.with_derived(c, now=now, tz=tz) if schema_checked and isinstance(c, dict)
+                    else ctype.prepare_claims(c, now=now, tz=tz) for c in claims_list]
         made: list[OfferCreated] = []
-        hint = audit.HeadHint()
+        events: list[audit.Event] = []
         with self.sessions.begin() as session:
             for claims in prepared:
                 new = offers.create_offer(session, vct=vct, claims_json=json.dumps(claims), actor=actor, now=now,
                                           ttl=ttl or self.settings.offer_ttl, pin_length=self.settings.tx_code_length)
-                hint.committed(audit.append(session, at=now, actor=actor, action="offer.created",
-                                            target=new.offer_id, details={"vct": vct}, hint=hint))
-                if on_created is not None:
-                    on_created(session, new.offer_id, claims)
+                events.append(audit.Event(now, actor, "offer.created", new.offer_id, {"vct": vct}))
                 made.append(self._offer_created(ctype, new))
+            audit.append_many(session.connection(), events)
+            if on_created is not None:
+                on_created(session, [(o.offer_id, c) for o, c in zip(made, prepared, strict=True)])
             if finish is not None:
                 finish(session, made)
         return made

@@ -84,6 +84,10 @@ class CredentialType:
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(claims)"
             raise ClaimsInvalidError(f"claim {where} fails the '{error.validator}' rule of the schema")
+        return self.with_derived(claims, now=now, tz=tz)
+
+    def with_derived(self, claims: Mapping[str, Any], *, now: int, tz: str) -> dict[str, Any]:
+        """The claims plus the derived ones, computed at ``now``; for claims already validated against the schema."""
         out = dict(claims)
         today = dt.datetime.fromtimestamp(now, ZoneInfo(tz)).date()
         for name, rule in self.derived.items():

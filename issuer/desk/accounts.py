@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from credcore.errors import ConflictError, MalformedInputError, NotFoundError, RefusedError
@@ -143,7 +143,7 @@ def reset_password(session: Session, username: str, password: str, *, now: int, 
 
 
 def sign_in(session: Session, username: str, password: str, *, now: int, max_failures: int,
-            lockout: int) -> tuple[str, Person]:
+            lockout: int, idle: int, max_age: int) -> tuple[str, Person]:
     """Check the password and open a session; returns (cookie value, person). Raises SignInRefusedError or
     SignInRateLimitedError. A failure is recorded in the caller's transaction, which must commit it."""
     user = session.scalars(select(DeskUser).where(DeskUser.username == username).with_for_update()).first()
@@ -162,6 +162,8 @@ def sign_in(session: Session, username: str, password: str, *, now: int, max_fai
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session.execute(delete(DeskSession).where(DeskSession.user_id == user.id).where(
+        or_(DeskSession.last_seen <= now - idle, DeskSession.created_at <= now - max_age)))  # left without sign-out
     session.add(DeskSession(token_hash=_token_hash(token), user_id=user.id, csrf=csrf, created_at=now, last_seen=now))
     audit.append(session, at=now, actor=actor_of(username), action="desk.signed_in", target=actor_of(username))
     return token, _person(user, csrf)

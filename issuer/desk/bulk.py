@@ -11,7 +11,8 @@ Confirm: the job runs in chunks of :data:`CHUNK` rows; each chunk's offers, audi
 entries, sealed result rows and the job's ``done`` counter commit in one transaction, and the counter only
 moves from the value the chunk started at. So a crash loses no offer and repeats none, a second runner
 (another worker process) cannot issue a chunk twice, and the page's progress bar is the committed count.
-Once every row has its offer the job's rows are deleted; the result stays sealed until downloaded.
+Once every row has its offer the job's rows are deleted; the sealed result is kept until its offers have
+expired (``desk_bulk_offer_ttl``), then dropped at the next upload.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,6 +94,7 @@ class BulkDesk:
         self.desk.require(person, "clerk")
         ctype = self.desk.ctype(type_id)
         digest = hashlib.sha256(ctype.vct.encode() + b"\0" + data).hexdigest()
+        self.purge()
         with self.issuer.sessions() as session:
             found = session.scalars(select(DeskBulkJob).where(DeskBulkJob.digest == digest)).first()
             if found is not None:
@@ -208,7 +210,7 @@ class BulkDesk:
                                    lines=[line for line, _ in part], made=made)
 
             try:
-                self.issuer.create_offers(actor, vct, [claims for _, claims in part], ttl=ttl,
+                self.issuer.create_offers(actor, vct, [claims for _, claims in part], ttl=ttl, schema_checked=True,
                                           on_created=self.desk.index_holder, finish=finish)
             except (_JobRaced, IntegrityError):  # another runner committed this chunk: it carries on
                 return created
@@ -247,6 +249,14 @@ class BulkDesk:
                          target=job.id, details={"offers": job.done})
             body = "".join(self._unseal(c.sealed, f"{job_id}:{c.chunk}").decode() for c in chunks)
         return ",".join(RESULT_HEADER) + "\r\n" + body
+
+    def purge(self) -> int:
+        """Drop the sealed results of jobs whose offers have all expired (the links in them are dead)."""
+        cutoff = self.desk.now - self.desk.settings.desk_bulk_offer_ttl
+        with self.issuer.sessions.begin() as session:
+            old = select(DeskBulkJob.id).where(DeskBulkJob.state == "done", DeskBulkJob.finished_at < cutoff)
+            result = session.execute(delete(DeskBulkChunk).where(DeskBulkChunk.job_id.in_(old)))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def template_csv(self, type_id: str) -> str:
         ctype = self.desk.ctype(type_id)

@@ -108,7 +108,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "who": ("누가", "Who"),
     "what": ("무엇을", "What"),
     "target": ("대상", "Target"),
-    "older": ("다음", "Next"),
+    "older": ("이전 기록", "Older"),
     "forbidden": ("이 역할로는 열 수 없는 화면입니다", "Your role may not open this page"),
     "not_found": ("찾을 수 없습니다", "Not found"),
     "bad_request": ("요청을 처리할 수 없습니다", "The request cannot be processed"),

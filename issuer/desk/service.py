@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from credcore.errors import MalformedInputError, NotFoundError
@@ -38,6 +38,7 @@ from issuer.keys import IssuerKeyInfo
 from issuer.service import CredentialView, IssuerService, OfferCreated
 from issuer.store.models import (
     AnchorBatch,
+    AuditEvent,
     Credential,
     CredentialItem,
     DeskHolderIndex,
@@ -102,7 +103,8 @@ class DeskService:
         with self.issuer.sessions.begin() as session:
             try:
                 return accounts.sign_in(session, username, password, now=self.now,
-                                        max_failures=s.desk_signin_failures, lockout=s.desk_lockout)
+                                        max_failures=s.desk_signin_failures, lockout=s.desk_lockout,
+                                        idle=s.desk_idle_timeout, max_age=s.desk_session_max_age)
             except accounts.SignInRefusedError as exc:
                 refused = exc  # the transaction commits the counted failure; then refuse
         raise refused
@@ -149,11 +151,14 @@ class DeskService:
         claims, errors = parse_row(ctype, values)
         if errors:
             return errors
-        return self.issuer.create_offers(person.actor, ctype.vct, [claims], on_created=self.index_holder)[0]
+        return self.issuer.create_offers(person.actor, ctype.vct, [claims], on_created=self.index_holder,
+                                         schema_checked=True)[0]
 
-    def index_holder(self, session: Session, offer_id: str, claims: Mapping[str, Any]) -> None:
-        digests = {self._holder_digest(k, str(v)) for k, v in claims.items() if k in SEARCHABLE}
-        session.add_all(DeskHolderIndex(digest=d, offer_id=offer_id) for d in digests)
+    def index_holder(self, session: Session, created: list[tuple[str, Mapping[str, Any]]]) -> None:
+        rows = [{"digest": d, "offer_id": offer_id} for offer_id, claims in created
+                for d in {self._holder_digest(k, str(v)) for k, v in claims.items() if k in SEARCHABLE}]
+        if rows:
+            session.execute(insert(DeskHolderIndex), rows)
 
     def _holder_digest(self, name: str, value: str) -> str:
         return hmac.new(self._index_key, f"{name}={value.strip()}".encode(), hashlib.sha256).hexdigest()
@@ -281,18 +286,21 @@ class DeskService:
                 head = None
         return Health(int(queued), int(pending), anchor, published, int(behind), head, chain is not None)
 
-    def audit_log(self, person: Person, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int | str]:
-        """A page of events and the number verified from genesis, or the reason the chain check failed."""
+    def audit_log(self, person: Person, *, before: int | None, limit: int) -> tuple[list[dict[str, Any]], int | str]:
+        """Up to ``limit`` events before seq ``before`` (None: the newest), newest first, and the number of
+        events verified from genesis, or the reason the hash-chain check failed."""
         self.require(person, "operator", "auditor")
-        try:
-            events, verified = self.issuer.audit_entries(after=after, limit=limit)
-            return events, verified
-        except ValueError as exc:
-            with self.issuer.sessions() as session:
-                page = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
-                         "details": dict(e.details), "hash": e.hash}
-                        for e in audit.entries(session, after=after, limit=limit)]
-            return page, str(exc)
+        with self.issuer.sessions() as session:
+            try:
+                verified: int | str = audit.verify_chain(session)
+            except ValueError as exc:
+                verified = str(exc)
+            last = session.scalar(select(func.max(AuditEvent.seq))) or 0
+            end = last + 1 if before is None else min(before, last + 1)
+            page = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
+                     "details": dict(e.details), "hash": e.hash}
+                    for e in audit.entries(session, after=max(0, end - 1 - limit), limit=min(limit, end - 1))]
+        return page[::-1], verified
 
 
 def _view(cred: Credential, copies: int) -> CredentialView:

@@ -211,8 +211,9 @@ def signin(request: Request, svc: Desk, username: Annotated[str, Form(max_length
     except SignInRefusedError:
         return _page(request, "signin.html", None, 401, next=_safe_next(next), message="signin_refused")
     response = RedirectResponse(_safe_next(next), status_code=303)
+    # No Max-Age: closing the browser on a shared counter PC ends the session too.
     response.set_cookie(_cookie_name(request), token, httponly=True, secure=_secure(request), samesite="strict",
-                        path="/", max_age=svc.settings.desk_session_max_age)
+                        path="/")
     return response
 
 
@@ -397,8 +398,8 @@ def health(request: Request, svc: Desk, who: Who) -> HTMLResponse:
 
 
 @router.get("/audit")
-def audit_log(request: Request, svc: Desk, who: Who, after: int = 0) -> HTMLResponse:
-    events, verified = svc.audit_log(who, after=max(0, after), limit=100)
+def audit_log(request: Request, svc: Desk, who: Who, before: int | None = None) -> HTMLResponse:
+    events, verified = svc.audit_log(who, before=before, limit=100)
     return _page(request, "audit.html", who, events=events, verified=verified, names=svc.names())
 
 

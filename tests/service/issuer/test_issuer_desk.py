@@ -11,6 +11,7 @@ import time
 import pytest
 from argon2 import PasswordHasher
 from issuer_world import GRANT_CLAIMS, MERCHANT_CLAIMS, RESIDENT_CLAIMS, TestClient, Wallet
+from sqlalchemy import text
 
 from issuer.api.app import create_app
 from issuer.desk import accounts
@@ -130,30 +131,50 @@ def test_roles_guard_the_pages(desk):
     assert desk.get("/desk/credentials", params={"field": "name", "value": "김민지"}).status_code == 403
 
 
+def offer_on_page(html):
+    """(offer id, PIN, offer URI read from the page's QR image by zxing-cpp)."""
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1))
+    (found,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    pin = re.search(r'id="tx-code" class="pin">(\d+)<', html).group(1)
+    return re.search(r'data-offer="([0-9a-f]+)"', html).group(1), pin, found.text
+
+
 def test_issue_form_checks_fields_then_offers_and_follows_the_redemption(desk, service, clock):
     sign_in(desk, "kim")
     form = desk.get("/desk/issue/ResidentCredential").text
-    assert "생년월일" in form and 'type="date"' in form
+    assert "생년월일" in form and 'type="date"' in form and "Date of birth" not in form
+    desk.cookies.set("desk_lang", "en")
+    assert "Date of birth" in desk.get("/desk/issue/ResidentCredential").text
     token = csrf(desk, "/desk/issue/ResidentCredential")
     bad = desk.post("/desk/issue/ResidentCredential/check", data={"name": "", "birth_date": "2000-13-40"},
                     headers={"X-CSRF-Token": token})
-    assert bad.json()["errors"] == {"name": "minLength", "birth_date": "format", "city": "required",
-                                    "district": "required", "resident_since": "required"} or \
-        bad.json()["errors"]["birth_date"] == "format"
+    assert bad.json()["errors"] == {"name": "required", "birth_date": "format", "city": "required",
+                                    "district": "required", "resident_since": "required"}
+    refused = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "birth_date": "x", "csrf": token})
+    assert refused.status_code == 422 and 'data-field="birth_date"' in refused.text
     r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "csrf": token})
     assert r.status_code == 201, r.text
-    pin = re.search(r'id="tx-code" class="pin">(\d+)<', r.text).group(1)
-    offer_id = re.search(r'data-offer="([0-9a-f]+)"', r.text).group(1)
-    assert 'src="data:image/png;base64,' in r.text
+    offer_id, pin, uri = offer_on_page(r.text)
     assert desk.get(f"/desk/offers/{offer_id}/state").json()["state"] == "waiting"
+    Wallet(desk, clock.now()).receive(uri, pin, copies=1)
+    state = desk.get(f"/desk/offers/{offer_id}/state").json()
+    assert state["state"] == "redeemed" and state["credential_id"]
     with service.sessions() as session:
-        uri_code = session.get(Offer, offer_id)
-        assert uri_code.created_by == "person:kim"
-    # the wallet needs the URI, which only the page showed: take it out of the QR's source offer id path
-    made = service.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [RESIDENT_CLAIMS])[0]
-    Wallet(desk, clock.now()).receive(made.uri, made.tx_code, copies=1)
-    assert desk.get(f"/desk/offers/{made.offer_id}/state").json()["state"] == "redeemed"
-    assert pin.isdigit()
+        assert session.get(Offer, offer_id).created_by == "person:kim"
+
+
+def test_an_offer_nobody_redeems_shows_expired(desk, service, clock):
+    sign_in(desk, "kim")
+    r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "csrf": csrf(desk)})
+    offer_id, _, _ = offer_on_page(r.text)
+    clock.advance(service.settings.offer_ttl + 1)
+    assert desk.get(f"/desk/offers/{offer_id}/state").json()["state"] == "expired"
 
 
 def test_other_clerks_cannot_follow_an_offer(desk):
@@ -284,6 +305,8 @@ def test_two_runners_on_one_job_issue_each_row_once(desk, service):
     with service.sessions() as session:
         assert session.query(Offer).count() == 1200
         assert session.get(DeskBulkJob, job_id).state == "done"
+    events, verified = service.audit_entries(after=0, limit=5000)
+    assert verified == len(events) and sum(e["action"] == "offer.created" for e in events) == 1200
 
 
 def test_csv_with_unknown_columns_is_refused_with_a_page(desk):
@@ -300,3 +323,17 @@ def test_merchant_form_reads_yes_no_and_numbers(desk):
     values = {**{k: str(v) for k, v in MERCHANT_CLAIMS.items()}, "small_business": "예", "programmes": "7, 3"}
     r = desk.post("/desk/issue/MerchantCredential", data={**values, "csrf": token})
     assert r.status_code == 201, r.text
+
+
+def test_audit_log_pages_newest_first_and_shows_a_broken_chain(desk, service):
+    service.create_offers("person:kim", "urn:civicpass:GrantEligibilityCredential:1", [GRANT_CLAIMS] * 120)
+    sign_in(desk, "choi")
+    page = desk.get("/desk/audit").text
+    seqs = [int(x) for x in re.findall(r'<tr data-seq="(\d+)">', page)]
+    assert len(seqs) == 100 and seqs == sorted(seqs, reverse=True) and 'data-ok="yes"' in page
+    older = desk.get(f"/desk/audit?before={seqs[-1]}").text
+    rest = [int(x) for x in re.findall(r'<tr data-seq="(\d+)">', older)]
+    assert rest == list(range(seqs[-1] - 1, 0, -1))
+    with service.sessions.begin() as session:
+        session.execute(text("UPDATE audit_log SET actor = 'someone else' WHERE seq = 3"))
+    assert 'data-ok="no"' in desk.get("/desk/audit").text
