@@ -139,6 +139,15 @@ def test_offline_reload_opens_and_its_next_qr_verifies(stack: Stack, phone: Any)
     phone.click("#close-qr")
 
 
+def test_refill_by_refresh_brings_a_new_batch_whose_qr_verifies(stack: Stack, phone: Any) -> None:
+    assert "남은 1회용 QR: 8개" in phone.locator(".card").first.inner_text()
+    phone.click(".refill")
+    phone.wait_for_selector(".card .copies:has-text('남은 1회용 QR: 10개')", timeout=60_000)
+    phone.click(".show-qr")
+    assert stack.verify(decode_qr(phone), "resident-basic")["verified"] is True
+    phone.click("#close-qr")
+
+
 def _request(stack: Stack, **options: str) -> dict[str, Any]:
     r = stack.http.post(f"{stack.urls['verifier']}/v1/requests", json={"policy": "resident-basic", **options})
     assert r.status_code in (200, 201), r.text

@@ -1,7 +1,8 @@
 // Move to a new phone: an export file holding the credential records, sealed with AES-GCM under a key
 // derived (PBKDF2-SHA-256) from a passphrase the resident chooses. Holder keys are non-extractable, so they
 // stay on the old phone: imported CP1 copies and SD-JWT VCs cannot be presented with the new phone's keys
-// and are marked `foreign`; the new phone gets its own copies by refresh (or a new offer at the counter).
+// and are marked `foreign`. The refresh token is bound to the old phone's DPoP key, so it stays behind too:
+// the new phone gets its own copies from a new offer at the counter.
 import { exportKey, PBKDF2_ITERATIONS } from './lock.js'
 import { base64url } from 'jose'
 
@@ -42,6 +43,7 @@ export async function importRecords (file, passphrase, existing) {
     ...r,
     imported: true,
     copies: (r.copies || []).map((c) => ({ ...c, foreign: true })),
-    sdJwtKey: null
+    sdJwtKey: null,
+    refresh: null // its token is bound to the old phone's DPoP key
   }))
 }

@@ -46,7 +46,7 @@ const ko = {
   import_file: '가져올 파일',
   import_go: '가져오기',
   imported: '{n}개 증명서를 가져왔습니다.',
-  imported_note: '가져온 증명서의 1회용 QR은 이전 기기의 키에 묶여 있어 이 기기에서는 보일 수 없습니다. "새 QR 받기"로 이 기기용을 받으세요.',
+  imported_note: '가져온 증명서의 1회용 QR은 이전 기기의 키에 묶여 있어 이 기기에서는 보일 수 없습니다. 이 기기용은 창구에서 새로 발급받으세요.',
   offline: '오프라인',
   scan_hint: 'QR을 네모 안에 맞추세요.',
   'err.pin_format': 'PIN은 6자리 이상의 숫자여야 합니다. 다시 입력하세요.',
@@ -67,6 +67,7 @@ const ko = {
   'err.camera': '카메라를 쓸 수 없습니다. 브라우저의 카메라 권한을 허용하거나 링크를 붙여 넣으세요.',
   'err.bad_file': '가져올 수 없는 파일이거나 암호가 다릅니다. 내보낼 때 정한 암호를 입력하세요.',
   'err.refresh_unsupported': '이 발급 기관은 아직 창구 없이 새 QR을 주지 않습니다. 창구에서 다시 발급받으세요.',
+  'err.refresh_limit': '오늘 새 QR을 받을 수 있는 횟수를 다 썼습니다. 내일 다시 시도하거나 창구에 문의하세요.',
   'err.unknown': '알 수 없는 오류가 났습니다. 앱을 다시 열고, 계속되면 창구에 문의하세요.'
 }
 const en = {
@@ -116,7 +117,7 @@ const en = {
   import_file: 'File to import',
   import_go: 'Import',
   imported: 'Imported {n} credentials.',
-  imported_note: 'The single-use QR codes of imported credentials are bound to the old phone\'s keys and cannot be shown here. Use "Get new QR codes" to get ones for this phone.',
+  imported_note: 'The single-use QR codes of imported credentials are bound to the old phone\'s keys and cannot be shown here. Ask the counter for a new offer for this phone.',
   offline: 'Offline',
   scan_hint: 'Hold the QR code inside the square.',
   'err.pin_format': 'The PIN must be 6 or more digits. Enter it again.',
@@ -137,6 +138,7 @@ const en = {
   'err.camera': 'The camera cannot be used. Allow camera access in the browser, or paste the link.',
   'err.bad_file': 'This file cannot be imported or the passphrase differs. Enter the passphrase chosen at export.',
   'err.refresh_unsupported': 'This issuer does not yet give new QR codes without a visit. Ask the counter for a new offer.',
+  'err.refresh_limit': 'New QR codes have been fetched as often as allowed today. Try again tomorrow, or ask the counter.',
   'err.unknown': 'Something unexpected went wrong. Reopen the app; if it keeps happening, ask the counter.'
 }
 const dicts = { ko, en }

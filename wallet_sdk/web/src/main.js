@@ -3,7 +3,7 @@ import { base64url } from 'jose'
 import { parseCredential, presentCp1, sha256, TIME_STEP, timeStep } from './cp1.js'
 import { currentLang, errorText, t, toggleLang } from './i18n.js'
 import { createLock, hasLock, MIN_PIN, unlock } from './lock.js'
-import { receive } from './oid4vci.js'
+import { receive, refill } from './oid4vci.js'
 import { draw } from './qr.js'
 import { statusOf, statusRefOf } from './status.js'
 import { allRecords, holderKey, putRecord, signWith } from './store.js'
@@ -129,12 +129,37 @@ function card (r) {
     left <= LOW ? h('p', { class: 'warn' }, t('low_copies', { n: left })) : null,
     h('div', { class: 'row' },
       h('button', { class: 'primary show-qr', disabled: r.status === 'revoked' || left === 0, onclick: () => showQr(r) }, t('show_qr')),
-      h('button', { class: 'check-status', onclick: async () => { await refreshStatuses(); home() } }, t('check_status'))))
+      h('button', { class: 'check-status', onclick: async () => { await refreshStatuses(); home() } }, t('check_status')),
+      r.refresh && r.status !== 'revoked'
+        ? h('button', { class: 'refill', onclick: async (e) => { e.target.disabled = true; await refillRecord(r); home() } }, t('refill'))
+        : null))
+}
+
+/** New copies by refresh; a refusal that says revoked or suspended is recorded, as wallet_sdk/refresh.py does. */
+async function refillRecord (r) {
+  try {
+    state.trust = (await loadTrust()) || state.trust
+    const next = await refill(r, { trust: state.trust, now: now() })
+    await putRecord(state.dataKey, next)
+    state.records[state.records.indexOf(r)] = next
+    return true
+  } catch (err) {
+    console.warn('refill failed', err)
+    const code = err.problem?.code || ''
+    if (code === 'refresh_credential_revoked') { r.status = 'revoked'; delete r.refresh }
+    if (code === 'refresh_credential_suspended') r.status = 'suspended'
+    if (code === 'refresh_credential_revoked' || code === 'refresh_credential_suspended') await putRecord(state.dataKey, r)
+    state.lastError = code === 'refresh_limit_reached' ? 'refresh_limit' : code ? 'issuer_refused' : codeOf(err)
+    return false
+  }
 }
 
 function home () {
   rerender = home
   performance.mark('home-shown')
+  const pendingError = state.lastError
+  state.lastError = null
+  queueMicrotask(() => { if (pendingError) showError(pendingError) })
   screen(t('app'),
     ...(state.records.length ? state.records.map(card) : [h('p', { class: 'empty' }, t('home_empty'))]),
     errorBox(),
@@ -158,9 +183,7 @@ function receiveScreen (prefill) {
       go.textContent = t('receiving')
       try {
         state.trust = (await loadTrust()) || state.trust
-        const { record, token } = await receive(link.value, code.value.trim(), { trust: state.trust, now: now() })
-        if (token.refresh_token) record.refreshToken = token.refresh_token
-        record.tokenEndpoint = token.endpoint || null
+        const { record } = await receive(link.value, code.value.trim(), { trust: state.trust, now: now() })
         await putRecord(state.dataKey, record)
         state.records.push(record)
         home()
@@ -214,6 +237,8 @@ async function showQr (r) {
   await tick()
   const timer = setInterval(tick, 250)
   state.stopQr = () => clearInterval(timer)
+  // "By itself": when copies run low and the phone is online, fetch the next batch in the background.
+  if (navigator.onLine && r.refresh && unused(r) <= LOW) refillRecord(r)
 }
 
 // --- scan, OpenID4VP and backup live in their own modules; the screens are here ----------------------------

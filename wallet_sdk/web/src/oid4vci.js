@@ -2,12 +2,14 @@
 // offer -> issuer metadata (§12.2) -> AS metadata (RFC 8414) -> token with the transaction code (§6.1)
 // -> per configuration a fresh c_nonce (§7) and one openid4vci-proof+jwt per holder key (§8.2, App. F.1):
 // one key for the SD-JWT VC, one per CP1 copy. Everything is checked against the city's trust before
-// anything is kept; one failure keeps nothing.
+// anything is kept; one failure keeps nothing. Where the issuer binds tokens by DPoP (RFC 9449), a
+// non-extractable DPoP key of our own signs a proof per request and the refresh token it gives fetches
+// new batches later (refill, as wallet_sdk/refresh.py).
 import { base64url, CompactSign } from 'jose'
 import { compressPoint, equalBytes, parseCredential, sigStructure } from './cp1.js'
 import { checkIssued } from './sdjwt.js'
 import { keysByKid8, refusal } from './trust.js'
-import { deleteKeys, newHolderKey } from './store.js'
+import { deleteKeys, holderKey, newHolderKey } from './store.js'
 
 export const PRE_AUTH = 'urn:ietf:params:oauth:grant-type:pre-authorized_code'
 export const SD_JWT = 'dc+sd-jwt'
@@ -18,7 +20,7 @@ const enc = new TextEncoder()
 
 /** A failure the UI explains: `code` picks the sentence (i18n.js), `detail` is for the log. */
 export class ReceiveError extends Error {
-  constructor (code, detail = '') { super(detail || code); this.code = code }
+  constructor (code, detail = '', problem = null) { super(detail || code); this.code = code; this.problem = problem }
 }
 
 export function wellKnown (identifier, suffix) {
@@ -37,7 +39,7 @@ async function call (url, what, init = {}) {
   try { body = await resp.json() } catch { /* some answers have no body */ }
   if (!resp.ok) {
     const error = body && typeof body.error === 'string' ? body.error : `http_${resp.status}`
-    throw new ReceiveError(error === 'invalid_grant' ? 'invalid_grant' : 'issuer_refused', `${what}: ${error}`)
+    throw new ReceiveError(error === 'invalid_grant' ? 'invalid_grant' : 'issuer_refused', `${what}: ${error}`, body)
   }
   return body
 }
@@ -79,6 +81,7 @@ export async function fetchMetadata (offer) {
     nonceEndpoint: meta.nonce_endpoint || null,
     tokenEndpoint: as.token_endpoint,
     batchSize: Number.isInteger(batch) && batch > 0 ? batch : 1,
+    dpop: (as.dpop_signing_alg_values_supported || []).includes('ES256'),
     configs: meta.credential_configurations_supported || {}
   }
 }
@@ -90,13 +93,39 @@ export async function keyProof (key, audience, nonce, now) {
     .sign(key.privateKey)
 }
 
-async function redeem (meta, offer, txCode) {
+/** RFC 9449 §4: one proof per request, naming it (htm, htu), with `ath` when a token goes with it. */
+export async function dpopProof (key, url, now, accessToken = null) {
+  const claims = { jti: crypto.randomUUID(), htm: 'POST', htu: url.split(/[?#]/)[0], iat: now }
+  if (accessToken) {
+    claims.ath = base64url.encode(new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(accessToken))))
+  }
+  return new CompactSign(enc.encode(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk })
+    .sign(key.privateKey)
+}
+
+async function tokenRequest (meta, form, dpopKey, now) {
+  const headers = dpopKey ? { dpop: await dpopProof(dpopKey, meta.tokenEndpoint, now) } : {}
+  const body = await call(meta.tokenEndpoint, 'token', { method: 'POST', body: form, headers })
+  const kind = String(body?.token_type || '').toLowerCase()
+  if (typeof body?.access_token !== 'string' || !['bearer', 'dpop'].includes(kind)) {
+    throw new ReceiveError('issuer_refused', 'no access token')
+  }
+  if (kind === 'dpop' && !dpopKey) throw new ReceiveError('issuer_refused', 'DPoP-bound token without our proof')
+  return { access: body.access_token, dpopKey: kind === 'dpop' ? dpopKey : null,
+    refreshToken: kind === 'dpop' && typeof body.refresh_token === 'string' ? body.refresh_token : null }
+}
+
+async function authHeaders (token, url, now) {
+  if (!token.dpopKey) return { authorization: `Bearer ${token.access}` }
+  return { authorization: `DPoP ${token.access}`, dpop: await dpopProof(token.dpopKey, url, now, token.access) }
+}
+
+async function redeem (meta, offer, txCode, dpopKey, now) {
   if (offer.txCode && !txCode) throw new ReceiveError('tx_code_needed')
   const form = new URLSearchParams({ grant_type: PRE_AUTH, 'pre-authorized_code': offer.code })
   if (offer.txCode) form.set('tx_code', txCode)
-  const body = await call(meta.tokenEndpoint, 'token', { method: 'POST', body: form })
-  if (typeof body?.access_token !== 'string') throw new ReceiveError('issuer_refused', 'no access token')
-  return body
+  return tokenRequest(meta, form, dpopKey, now)
 }
 
 async function requestCredentials (meta, token, configId, keys, now) {
@@ -106,7 +135,7 @@ async function requestCredentials (meta, token, configId, keys, now) {
     try {
       const body = await call(meta.credentialEndpoint, 'credential', {
         method: 'POST',
-        headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+        headers: { ...await authHeaders(token, meta.credentialEndpoint, now), 'content-type': 'application/json' },
         body: JSON.stringify({ credential_configuration_id: configId, proofs: { jwt: proofs } })
       })
       if (!Array.isArray(body?.credentials) || body.credentials.length !== keys.length) {
@@ -148,20 +177,66 @@ export async function receive (offerText, txCode, { trust, now, copies = COPIES 
   if (!trust) throw new ReceiveError('no_trust')
   const offer = await resolveOffer(offerText)
   const meta = await fetchMetadata(offer)
-  const token = await redeem(meta, offer, txCode)
   const byFormat = {}
   for (const id of offer.ids) {
     const cfg = meta.configs[id]
     if (cfg && !byFormat[cfg.format]) byFormat[cfg.format] = id
   }
   if (!byFormat[SD_JWT] && !byFormat[CP1]) throw new ReceiveError('issuer_refused', 'no format this wallet keeps')
+  const dpopKey = meta.dpop ? await newHolderKey() : null
+  let token
+  try {
+    token = await redeem(meta, offer, txCode, dpopKey, now)
+  } catch (err) {
+    if (dpopKey) await deleteKeys([dpopKey.id])
+    throw err
+  }
+  const record = { id: crypto.randomUUID(), credentialIssuer: meta.issuer, issuerName: meta.name, receivedAt: now,
+    copies: [], status: 'unknown' }
+  let fresh
+  try {
+    fresh = await fetchBatch(meta, token, byFormat, record, { trust, now, copies })
+  } catch (err) {
+    if (dpopKey) await deleteKeys([dpopKey.id])
+    throw err
+  }
+  if (token.refreshToken) {
+    record.refresh = { token: token.refreshToken, dpopKeyId: dpopKey.id, tokenEndpoint: meta.tokenEndpoint,
+      credentialEndpoint: meta.credentialEndpoint, nonceEndpoint: meta.nonceEndpoint, issuer: meta.issuer,
+      byFormat, copies: fresh.copies.length || copies }
+  } else if (dpopKey) await deleteKeys([dpopKey.id])
+  return { record }
+}
+
+/**
+ * A new batch by refresh (RFC 6749 §6, DPoP-bound): the same credential on new keys, all copies unused.
+ * Returns the refreshed record; the old holder keys are deleted. On refusal the error's `problem.code`
+ * says why (refresh_credential_revoked, refresh_credential_suspended, refresh_limit_reached...).
+ */
+export async function refill (record, { trust, now }) {
+  const state = record.refresh
+  if (!state) throw new ReceiveError('refresh_unsupported')
+  const dpopKey = await holderKey(state.dpopKeyId)
+  const meta = { issuer: state.issuer, tokenEndpoint: state.tokenEndpoint, credentialEndpoint: state.credentialEndpoint,
+    nonceEndpoint: state.nonceEndpoint, configs: {} }
+  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: state.token })
+  const token = await tokenRequest(meta, form, dpopKey, now)
+  const next = { ...record, copies: [] }
+  const oldKeys = [record.sdJwtKey, ...record.copies.map((c) => c.keyId)].filter(Boolean)
+  await fetchBatch(meta, token, state.byFormat, next, { trust, now, copies: state.copies })
+  if (next.vct !== record.vct) throw new ReceiveError('credential_rejected', 'refreshed credential of another type')
+  if (token.refreshToken) next.refresh = { ...state, token: token.refreshToken }
+  next.refilledAt = now
+  await deleteKeys(oldKeys)
+  return next
+}
+
+async function fetchBatch (meta, token, byFormat, record, { trust, now, copies }) {
   const made = []
   const newKey = async () => { const k = await newHolderKey(); made.push(k.id); return k }
   try {
-    const record = { id: crypto.randomUUID(), credentialIssuer: meta.issuer, issuerName: meta.name, receivedAt: now,
-      copies: [], status: 'unknown' }
     if (byFormat[SD_JWT]) {
-      const cfg = meta.configs[byFormat[SD_JWT]]
+      const cfg = meta.configs[byFormat[SD_JWT]] || { vct: record.vct }
       const key = await newKey()
       const [sdJwt] = await requestCredentials(meta, token, byFormat[SD_JWT], [key], now)
       let checked
@@ -173,18 +248,18 @@ export async function receive (offerText, txCode, { trust, now, copies = COPIES 
       Object.assign(record, { sdJwt, sdJwtKey: key.id, vct: checked.payload.vct, claims: checked.claims,
         issuer: checked.payload.iss, iat: checked.payload.iat, exp: checked.payload.exp ?? null,
         statusRef: checked.payload.status?.status_list || null,
-        name: cfg.credential_metadata?.display?.[0]?.name || cfg.display?.[0]?.name || '',
+        name: cfg.credential_metadata?.display?.[0]?.name || cfg.display?.[0]?.name || record.name || '',
         issuerTitle: checked.issuerEntry.issuer.name })
     }
     if (byFormat[CP1]) {
-      const n = Math.max(1, Math.min(copies, meta.batchSize))
+      const n = Math.max(1, Math.min(copies, meta.batchSize || copies))
       const keys = []
       for (let i = 0; i < n; i++) keys.push(await newKey())
       const creds = await requestCredentials(meta, token, byFormat[CP1], keys, now)
       for (let i = 0; i < n; i++) {
         const { cred, entry, vct } = await checkCp1Copy(creds[i], keys[i], trust, now)
         if (record.vct && record.vct !== vct) throw new ReceiveError('credential_rejected', 'copies of another type')
-        record.vct ??= vct
+        record.vct = vct
         record.issuerTitle ??= entry.issuer.name
         record.iat ??= cred.iat
         record.exp ??= cred.exp
@@ -192,7 +267,7 @@ export async function receive (offerText, txCode, { trust, now, copies = COPIES 
           index: cred.statusIndex, used: false })
       }
     }
-    return { record, token }
+    return record
   } catch (err) {
     await deleteKeys(made)
     throw err
