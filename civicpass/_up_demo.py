@@ -101,23 +101,6 @@ def _relative(path: Path) -> str:
         return str(path.absolute())
 
 
-def issuer_credential_id(http: httpx.Client, base: str, token: str, vct: str, issued_at: int) -> str | None:
-    """The issuer's id of a credential the wallet holds (the one the admin API revokes by): the wallet knows
-    only its own id, so match the type and the issuance time the credential carries."""
-    after = None
-    while True:
-        r = http.get(f"{base}/v1/credentials", params={"vct": vct, "limit": 500, **({"after": after} if after else {})},
-                     headers={"Authorization": f"Bearer {token}"})
-        r.raise_for_status()
-        found = r.json()["credentials"]
-        for c in found:
-            if c["iat"] == issued_at:
-                return str(c["id"])
-        if len(found) < 500:
-            return None
-        after = found[-1]["id"]
-
-
 def make_demo_wallets(layout: Layout, issuer_urls: dict[str, str], secrets: dict[str, Any]) -> list[str]:
     """Fill the demo wallets (idempotent) and return the lines to print: a QR, its text, and the commands that
     make more and revoke it, each runnable as printed from the current directory."""
@@ -143,11 +126,9 @@ def make_demo_wallets(layout: Layout, issuer_urls: dict[str, str], secrets: dict
             stored = receive(wallet, offer["credential_offer_uri"], tx_code=offer["tx_code"], http=http, trust=trust,
                              now=int(time.time()), copies=10)
             ids[(h.wallet, h.vct)] = stored.id
-        resident_dir, resident_id = layout.wallet_dir("resident"), ids[("resident", RESIDENT)]
-        resident = Wallet.open(resident_dir, passphrase)
-        issued_at = resident.load(resident_id).issued_at
-        at_issuer = issuer_credential_id(http, issuer_urls["cityhall"], secrets["issuers"]["cityhall"]["clerk_token"],
-                                         RESIDENT, issued_at)
+    resident_dir, resident_id = layout.wallet_dir("resident"), ids[("resident", RESIDENT)]
+    resident = Wallet.open(resident_dir, passphrase)
+    at_issuer = resident.load(resident_id).issuer_ref or None  # the issuer's notification_id: its credential id
     shown = present_offline(resident, resident_id, now=int(time.time()))
     cli, python = command_prefix(), shlex.quote(_relative(Path(sys.executable)))
     qr = f"{cli} wallet qr {{id}} --wallet {{dir}} --passphrase-file {shlex.quote(_relative(pw_file))}"

@@ -291,10 +291,12 @@ def run_list(args: argparse.Namespace) -> int:
     if not summaries:
         print("the wallet is empty; receive credentials with `civicpass wallet accept OFFER`")
         return 0
-    print(f"{'ID':<12}  {'CREDENTIAL':<28}  {'OFFLINE COPIES LEFT':<26}  {'STATUS':<10}  EXPIRES")
+    # AT ISSUER: the issuer's own id for the credential (what its operator revokes by), when it gave one
+    print(f"{'ID':<12}  {'CREDENTIAL':<28}  {'OFFLINE COPIES LEFT':<26}  {'STATUS':<10}  {'EXPIRES':<16}  AT ISSUER")
     for s in summaries:
         name, status = (s.name or s.vct)[:28], s.status or "?"
-        print(f"{s.id:<12}  {name:<28}  {_copies_text(s):<26}  {status:<10}  {_date(s.expires_at)}")
+        print(f"{s.id:<12}  {name:<28}  {_copies_text(s):<26}  {status:<10}  {_date(s.expires_at):<16}  "
+              f"{s.issuer_ref or '-'}")
     return 0
 
 
@@ -315,6 +317,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     print(f"{record.name or record.vct}  ({record.id})")
     print(f"  type      {record.vct}\n  issuer    {record.issuer}\n  from      {record.credential_issuer or '-'}")
+    print(f"  at issuer {record.issuer_ref or '-'}  (the issuer's id for this credential)")
     print(f"  issued    {_date(record.issued_at)}   expires {_date(record.expires_at)}")
     print(f"  status    {summary.status or 'not checked'} (checked {_date(summary.status_checked_at)})")
     print(f"  offline   {_copies_text(summary)}")

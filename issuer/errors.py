@@ -134,6 +134,18 @@ class CredentialRequestDeniedError(OAuthError):
     oauth_error = "credential_request_denied"
 
 
+class InvalidNotificationRequestError(OAuthError):
+    code = "invalid_notification_request"
+    title = "Notification request malformed"
+    oauth_error = "invalid_notification_request"
+
+
+class InvalidNotificationIdError(OAuthError):
+    code = "invalid_notification_id"
+    title = "Unknown notification id for this access token"
+    oauth_error = "invalid_notification_id"
+
+
 class TypeConflictError(ConflictError):
     code = "type_exists"
     title = "A credential type with this vct already exists"

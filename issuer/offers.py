@@ -31,6 +31,7 @@ from issuer.errors import (
     InvalidCredentialRequestError,
     InvalidGrantError,
     InvalidNonceError,
+    InvalidNotificationRequestError,
     InvalidProofError,
     InvalidTokenError,
     OAuthRequestError,
@@ -246,3 +247,17 @@ def parse_credential_request(request: object) -> tuple[str, list[Any]]:
     if not isinstance(proofs, dict) or set(proofs) != {"jwt"} or not isinstance(proofs["jwt"], list):
         raise InvalidCredentialRequestError("proofs must be {'jwt': [...]}")
     return config_id, proofs["jwt"]
+
+
+NOTIFICATION_EVENTS = frozenset({"credential_accepted", "credential_failure", "credential_deleted"})
+
+
+def parse_notification(request: object) -> tuple[str, str]:
+    """§11.1: the ``notification_id`` a credential response gave, and what the wallet did with the credential."""
+    if not isinstance(request, dict) or not isinstance(request.get("notification_id"), str):
+        raise InvalidNotificationRequestError("notification_id is required")
+    event = request.get("event")
+    if event not in NOTIFICATION_EVENTS:
+        raise InvalidNotificationRequestError("event must be credential_accepted, credential_failure or "
+                                              "credential_deleted")
+    return request["notification_id"], str(event)

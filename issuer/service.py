@@ -41,6 +41,7 @@ from issuer.errors import (
     CredentialRequestDeniedError,
     InvalidCredentialRequestError,
     InvalidDpopProofError,
+    InvalidNotificationIdError,
     InvalidTokenError,
     OAuthRequestError,
     TypeConflictError,
@@ -307,6 +308,25 @@ class IssuerService:
         self._audit_hint.committed(head)
         self.slots.committed(self.issuance.list_ids(draft))
 
+    def notify(
+        self, access_token: str | None, request: object, *, scheme: str = "bearer", dpop: str | None = None
+    ) -> None:
+        """The notification endpoint (§11): what the wallet did with a credential, kept in the audit log.
+
+        The notification id a credential response gives is the credential's id here, so a wallet that shows it
+        names the credential as this issuer's admin API does (to revoke, suspend or reinstate it).
+        """
+        now = self.clock.now()
+        with self._tx() as session:
+            offer = offers.offer_for_token(session, access_token, now=now, lock=False)  # 401 before any 400
+            self._bound(offer.token_jkt, scheme, dpop, access_token or "", now, path="/notification")
+            notification_id, event = offers.parse_notification(request)
+            if offer.credential_id is None or offer.credential_id != notification_id:
+                raise InvalidNotificationIdError("notification_id was not given with this access token")
+            head = audit.append(session, at=now, actor="wallet", action="credential.notified",
+                                target=notification_id, details={"event": event}, hint=self._audit_hint)
+        self._audit_hint.committed(head)
+
     @contextmanager
     def _tx_conn(self) -> Iterator[Connection]:
         """Like :meth:`_tx` on a bare connection (the direct issuance path needs no ORM session)."""
@@ -433,8 +453,8 @@ class IssuerService:
                                           token_ttl=self.settings.access_token_ttl)
         return TokenGrant(done.access_token, self.settings.access_token_ttl, "DPoP", None)
 
-    def _bound(self, jkt: str | None, scheme: str, proof: str | None, token: str, now: int
-               ) -> dpop_mod.DpopProof | None:
+    def _bound(self, jkt: str | None, scheme: str, proof: str | None, token: str, now: int, *,
+               path: str = "/credential") -> dpop_mod.DpopProof | None:
         """The access token's binding honoured: a DPoP-bound token needs the DPoP scheme and a proof by its key."""
         if jkt is None:
             if scheme != "bearer":
@@ -442,7 +462,7 @@ class IssuerService:
             return None
         if scheme != "dpop":
             raise InvalidTokenError("this access token is DPoP-bound: send 'Authorization: DPoP' and a DPoP proof")
-        checked = self._dpop(proof, "/credential", now, access_token=token)
+        checked = self._dpop(proof, path, now, access_token=token)
         if checked.jkt != jkt:
             raise InvalidDpopProofError("DPoP proof is not by the key this access token is bound to")
         return checked

@@ -323,6 +323,7 @@ class _Received:
             credential_issuer=meta.credential_issuer,
             name=self.name or meta.name,
             refresh=refresh,
+            issuer_ref=self.notifications[0] if len(set(self.notifications)) == 1 else "",
         )
 
 

@@ -152,6 +152,9 @@ class StoredCredential:
     more_sd_jwts: tuple[SdJwtCopy, ...] = ()
     #: Set when the issuer gave a refresh token: new batches come without a new offer (wallet_sdk.refresh).
     refresh: RefreshState | None = None
+    #: What the issuer calls this credential, when it said: the ``notification_id`` of its credential response
+    #: (OpenID4VCI §8.3; a civicpass issuer's credential id, which its operators revoke by). Never shown to verifiers.
+    issuer_ref: str = ""
 
     @property
     def sd_jwts(self) -> tuple[SdJwtCopy, ...]:
@@ -177,6 +180,7 @@ class StoredCredential:
             "anchor_proofs": dict(self.anchor_proofs),
             "more_sd_jwts": [c.to_json() for c in self.more_sd_jwts],
             "refresh": self.refresh.to_json() if self.refresh else None,
+            "issuer_ref": self.issuer_ref,
         }
 
     @classmethod
@@ -199,6 +203,7 @@ class StoredCredential:
                 anchor_proofs=dict(obj.get("anchor_proofs") or {}),
                 more_sd_jwts=tuple(SdJwtCopy.from_json(c) for c in obj.get("more_sd_jwts") or ()),
                 refresh=RefreshState.from_json(obj["refresh"]) if obj.get("refresh") else None,
+                issuer_ref=str(obj.get("issuer_ref") or ""),
             )
         except (KeyError, TypeError, ValueError, CredError):
             raise WalletCorruptError("credential record is malformed") from None
@@ -216,6 +221,7 @@ class StoredCredential:
             used=used,
             sd_jwt_count=len(self.sd_jwts),
             refreshable=self.refresh is not None,
+            issuer_ref=self.issuer_ref,
         )
 
 
@@ -241,6 +247,7 @@ class CredentialSummary:
     sd_jwt_count: int = 0
     sd_jwt_used: frozenset[int] = frozenset()  # indices of SD-JWT copies already shown (batches only)
     refreshable: bool = False  # the issuer gave a refresh token (new batches without a new offer)
+    issuer_ref: str = ""  # see StoredCredential.issuer_ref
 
     def unused_sd_jwts(self) -> list[int]:
         return [i for i in range(self.sd_jwt_count) if i not in self.sd_jwt_used]
@@ -268,6 +275,7 @@ class CredentialSummary:
             "sd_jwt_count": self.sd_jwt_count,
             "sd_jwt_used": sorted(self.sd_jwt_used),
             "refreshable": self.refreshable,
+            "issuer_ref": self.issuer_ref,
         }
 
     @classmethod
@@ -288,6 +296,7 @@ class CredentialSummary:
                 sd_jwt_count=int(obj.get("sd_jwt_count", 1 if obj["has_sd_jwt"] else 0)),
                 sd_jwt_used=frozenset(int(i) for i in obj.get("sd_jwt_used", ())),
                 refreshable=bool(obj.get("refreshable", False)),
+                issuer_ref=str(obj.get("issuer_ref") or ""),
             )
         except (KeyError, TypeError, ValueError):
             raise WalletCorruptError("wallet index entry is malformed") from None

@@ -42,6 +42,7 @@ def credential_issuer_metadata(service: IssuerService) -> dict[str, Any]:
         "authorization_servers": [base],
         "credential_endpoint": f"{base}/credential",
         "nonce_endpoint": f"{base}/nonce",
+        "notification_endpoint": f"{base}/notification",
         "batch_credential_issuance": {"batch_size": service.settings.batch_size},
         "display": [{"name": service.settings.issuer_name, "locale": "en"}],
         "credential_configurations_supported": configs,

@@ -1,4 +1,4 @@
-"""OpenID4VCI endpoints: metadata, token (pre-authorized code), nonce, credential; and status lists."""
+"""OpenID4VCI endpoints: metadata, token (pre-authorized code), nonce, credential, notification; and status lists."""
 
 from __future__ import annotations
 
@@ -61,7 +61,15 @@ def nonce(svc: Svc) -> JSONResponse:
 def credential(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> JSONResponse:
     scheme, token = access_token(request)
     issued = svc.credential(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
-    return JSONResponse({"credentials": [{"credential": c} for c in issued.credentials]}, headers=_NO_STORE)
+    answer = {"credentials": [{"credential": c} for c in issued.credentials], "notification_id": issued.credential_id}
+    return JSONResponse(answer, headers=_NO_STORE)
+
+
+@router.post("/notification", status_code=204)
+def notification(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> Response:
+    scheme, token = access_token(request)
+    svc.notify(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
+    return Response(status_code=204)
 
 
 @router.get("/status-lists/{list_id}")

@@ -276,6 +276,35 @@ def test_configuration_is_issued_once_per_offer(redeemed):
     assert _error(wallet.request(token, "ResidentCredential", [proof])) == "credential_request_denied"
 
 
+def test_the_notification_id_is_the_credential_id_and_the_notification_is_audited(redeemed, client, service):
+    wallet, token = redeemed
+    assert client.get("/.well-known/openid-credential-issuer").json()["notification_endpoint"] == f"{BASE}/notification"
+    r = wallet.request(token, "ResidentCredential", [HolderKey().proof(aud=BASE, nonce=wallet.nonce(), iat=wallet.now)])
+    nid = r.json()["notification_id"]
+    listed = client.get("/v1/credentials", headers=CLERK).json()["credentials"]
+    assert nid in {c["id"] for c in listed}  # what the operator revokes by
+    auth = {"Authorization": f"Bearer {token}"}
+    r = wallet.http.post("/notification", json={"notification_id": nid, "event": "credential_accepted"}, headers=auth)
+    assert r.status_code == 204, r.text
+    events, _ = service.audit_entries(after=0, limit=1000)
+    assert any(e["action"] == "credential.notified" and e["target"] == nid for e in events)
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ({"notification_id": "someone-elses", "event": "credential_accepted"}, "invalid_notification_id"),
+    ({"event": "credential_accepted"}, "invalid_notification_request"),
+    ({"notification_id": "x", "event": "credential_lost"}, "invalid_notification_request"),
+    ([], "malformed_input"),  # not a JSON object: refused by the shared edge before the endpoint
+])
+def test_bad_notifications_are_refused(redeemed, body, error):
+    wallet, token = redeemed
+    r = wallet.http.post("/notification", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400 and r.json()["code"] == error, r.text
+    if isinstance(body, dict):
+        r = wallet.http.post("/notification", json=body)
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+
+
 def test_bad_or_expired_access_token_is_invalid_token(redeemed, clock, settings):
     wallet, token = redeemed
     proof = HolderKey().proof(aud=BASE, nonce=wallet.nonce(), iat=wallet.now)

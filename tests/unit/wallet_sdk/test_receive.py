@@ -85,6 +85,17 @@ def test_the_issuer_is_told_the_credentials_were_accepted(wallet: Wallet, issuer
     assert {n["event"] for n in issuer.notifications} == {"credential_accepted"}
 
 
+def test_the_issuers_id_for_the_credential_is_kept_and_listed(wallet: Wallet, issuer: FakeIssuer) -> None:
+    issuer.notification_id = "9c1b0e7d"  # a civicpass issuer gives its credential id, the id its operators use
+    stored = _receive(wallet, issuer)
+    assert stored.issuer_ref == "9c1b0e7d" and wallet.summary(stored.id).issuer_ref == "9c1b0e7d"
+    assert wallet.load(stored.id).issuer_ref == "9c1b0e7d"
+
+
+def test_differing_notification_ids_name_no_single_credential(wallet: Wallet, issuer: FakeIssuer) -> None:
+    assert _receive(wallet, issuer).issuer_ref == ""  # this issuer gives one id per configuration
+
+
 def test_wrong_transaction_code_is_refused_and_nothing_is_stored(wallet: Wallet, issuer: FakeIssuer) -> None:
     with pytest.raises(IssuerRefusedError) as exc:
         _receive(wallet, issuer, pin="000000")

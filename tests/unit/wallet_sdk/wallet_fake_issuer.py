@@ -53,6 +53,7 @@ class FakeIssuer:
     proofs_seen: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     status_list_jwt: str = ""
+    notification_id: str = ""  # one id for every credential response of an offer, as civicpass issuers give
 
     # --- helpers for tests -----------------------------------------------------------------------------
     def trust(self) -> TrustSnapshot:
@@ -179,7 +180,8 @@ class FakeIssuer:
         creds = [self._issue(config, k, i) for i, k in enumerate(keys)]
         if self.tamper == "count":
             creds = creds[:-1] or creds + creds
-        return httpx.Response(200, json={"credentials": [{"credential": c} for c in creds], "notification_id": config})
+        answer = {"credentials": [{"credential": c} for c in creds], "notification_id": self.notification_id or config}
+        return httpx.Response(200, json=answer)
 
     def _issue(self, config: str, holder: PublicKey, i: int) -> str:
         signer = SigningKey.generate() if self.tamper == "foreign_key" else self.key
