@@ -39,6 +39,7 @@ from issuer.errors import (
 from issuer.store.models import Nonce, Offer
 
 __all__ = [
+    "NOTIFICATION_EVENTS",
     "PRE_AUTH_GRANT",
     "PROOF_TYP",
     "NewOffer",
@@ -49,6 +50,7 @@ __all__ = [
     "issue_nonce",
     "offer_for_token",
     "parse_credential_request",
+    "parse_notification",
     "redeem",
     "sweep",
 ]

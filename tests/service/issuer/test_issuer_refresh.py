@@ -224,3 +224,16 @@ def test_refresh_token_off_by_policy(tmp_path, clock):
         r = refresh(client, clock, DpopKey(), "x")
         assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
     svc.sessions.kw["bind"].dispose()
+
+
+def test_a_dpop_bound_token_notifies_with_a_proof_made_for_the_notification_endpoint(client, clock):
+    key = DpopKey()
+    access = token(client, clock, key, offer(client)).json()["access_token"]
+    got, _ = request(client, clock, key, access, "ResidentCredential")
+    body = {"notification_id": got.json()["notification_id"], "event": "credential_accepted"}
+    r = client.post("/notification", json=body, headers={"Authorization": f"Bearer {access}"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    for htu, status in ((f"{BASE}/credential", 400), (f"{BASE}/notification", 204)):
+        proof = key.proof(htu, iat=clock.now(), token=access)
+        r = client.post("/notification", json=body, headers={"Authorization": f"DPoP {access}", "DPoP": proof})
+        assert r.status_code == status, r.text
