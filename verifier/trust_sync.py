@@ -183,7 +183,7 @@ class TrustKeeper:
             return SyncReport(False, self._snap.block_number, error="offline")
         with self._lock:
             try:
-                state = self._sync.sync(self._state)
+                state = self._sync.sync(self._state, progress=_log_progress)
             except InfrastructureError as exc:
                 log.warning("trust sync: %s; serving the snapshot of block %s", exc.code, self._snap.block_number)
                 self.last_report = SyncReport(False, self._snap.block_number, error=exc.code)
@@ -262,3 +262,9 @@ class TrustKeeper:
         if self._http is not None:
             with contextlib.suppress(Exception):
                 self._http.close()
+
+
+def _log_progress(first: int, done: int, last: int) -> None:
+    """A sync from the first block of a long chain reads many block ranges: say how far it got."""
+    if done < last:
+        log.info("trust sync: read blocks %d to %d of %d", first, done, last)
