@@ -163,6 +163,9 @@ class Layout:
         data = self.secrets()
         for name, url in urls.items():
             data["issuers"][name]["url"] = url
+        self.write_secrets(data)
+
+    def write_secrets(self, data: dict[str, Any]) -> None:
         tmp = self.secrets_path.with_name(self.secrets_path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -107,6 +107,7 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
     layout.record_issuer_urls(urls)
     say("civicpass up: starting the issuers and the verifier ...")
     _start_issuers(sup, args, layout, urls, ports=ports, rpc_url=rpc_url, secrets=secrets)
+    _desk_people(args, layout)
     verifier_url = _start_verifier(sup, args, layout, ports, rpc_url)
     wallet_url = _start_wallet(sup, layout, ports)
     target = _up_chain.block_number(rpc_url)  # the issuers' keys are registered by now
@@ -117,6 +118,8 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
     say(f"  issuer admin API  {urls['cityhall']}/v1   city hall: ResidentCredential")
     say(f"                    {urls['market']}/v1   market support centre: MerchantCredential, "
         "GrantEligibilityCredential")
+    say(f"  desk              {urls['cityhall']}/desk   {urls['market']}/desk   (clerk, operator, auditor; "
+        "passwords in the dev secrets file)")
     say(f"  counter page      {verifier_url}/counter")
     if wallet_url:
         say(f"  resident wallet   {wallet_url}/")
@@ -163,6 +166,14 @@ def _start_issuers(sup: Any, args: argparse.Namespace, layout: Any, urls: dict[s
             sup.wait_for(f"issuer {issuer.name}", http_ok(f"{urls[issuer.name]}/status-lists/1"), child)
     for issuer, child in started:
         sup.wait_for(f"issuer {issuer.name}", http_ok(f"{urls[issuer.name]}/healthz"), child)
+
+
+def _desk_people(args: argparse.Namespace, layout: Any) -> None:
+    from civicpass._up_desk import ensure_desk_people
+    from civicpass._up_layout import DEMO_ISSUERS, database_url
+
+    ensure_desk_people(layout, {i.name: database_url(args.db, layout.root / "issuers" / i.name / "issuer.db",
+                                                     f"civicpass_{i.name}") for i in DEMO_ISSUERS})
 
 
 def _start_verifier(sup: Any, args: argparse.Namespace, layout: Any, ports: dict[str, int], rpc_url: str) -> str:

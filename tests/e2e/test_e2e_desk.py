@@ -119,6 +119,9 @@ def test_clerk_issues_and_the_page_follows_the_wallet(desk, browser, tmp_path):
     assert page.get_attribute("#offer", "data-state") == "waiting"
     tx_code = page.inner_text("#tx-code")
     uri = qr_text(page)
+    page.emulate_media(media="print")  # the print view: QR and PIN, no menu or buttons
+    assert not page.is_visible("header.top") and not page.is_visible("#print") and page.is_visible("#offer-qr")
+    page.emulate_media(media="screen")
     assert uri.startswith("openid-credential-offer://")
 
     holder = Holder(tmp_path / "resident", desk)

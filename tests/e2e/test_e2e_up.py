@@ -65,6 +65,12 @@ def test_up_serves_its_urls_stops_on_ctrl_c_and_continues(tmp_path):
 
         page = httpx.get(counter, timeout=10)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        desk = printed(text, "desk")
+        person = secrets["issuers"]["cityhall"]["desk"]["clerk"]
+        with httpx.Client(timeout=30) as browser:  # the dev clerk can sign in to the desk
+            r = browser.post(f"{desk}/signin", data={"username": person["user"], "password": person["password"]})
+            assert r.status_code == 303 and r.headers["location"] == "/desk", r.text
+            assert "Demo clerk" in browser.get(desk).text
         if "resident wallet" in text:  # served when set-up built it (node present)
             wallet = printed(text, "resident wallet")
             assert httpx.get(wallet, timeout=10).status_code == 200
