@@ -255,13 +255,15 @@ def run_submit(args: argparse.Namespace) -> int:
 
     doc = keys.read_json(args.proposal, "a proposal file")
     proposal, digest = proposal_of(doc)
-    if args.governance is None:
-        args.governance = doc["governance"]
+    if args.governance is None:  # the consortium this deployment names; else (no deployment file) the proposal's
+        known = deployment_of(args, required=False)
+        args.governance = known.governance if known is not None and known.governance else doc["governance"]
     gov = governance_of(args)
     state = gov.state()
     nonce = int(doc["nonce"])
     if (state.chain_id, state.address.lower()) != (int(doc["chain_id"]), str(doc["governance"]).lower()):
-        raise MalformedInputError("the proposal is for another chain or governance contract")
+        raise MalformedInputError(f"the proposal is for governance {doc['governance']} on chain {doc['chain_id']}, "
+                                  f"not for {state.address} on chain {state.chain_id}; nothing was sent")
     if nonce != state.nonce:
         raise StaleNonceError(
             f"proposal nonce {nonce} was already used: the consortium is at nonce {state.nonce} (this proposal was "

@@ -115,6 +115,11 @@ def test_a_three_of_five_consortium_from_init_to_replay(cli, workdir: Path):
     code, _, err = cli("sign", "tampered.json", "--key", keys[2], "--yes")
     assert code == 1 and "governance_signature_mismatch" in err and "changed after they signed" in err
 
+    elsewhere = {**tampered, "governance": NEW_ISSUER}  # signed for another contract: never sent to it
+    (workdir / "elsewhere.json").write_text(json.dumps(elsewhere))
+    code, _, err = cli("submit", "elsewhere.json", "--account", "payer.json")
+    assert code == 2 and f"not for {governance}" in err
+
     code, _, err = cli("sign", proposal, "--key", keys[2], "--yes", "--passphrase-file", "payer.json")
     assert code == 2 and "governance_wrong_passphrase" in err
 
