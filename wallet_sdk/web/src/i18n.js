@@ -67,6 +67,8 @@ const ko = {
   'err.camera': '카메라를 쓸 수 없습니다. 브라우저의 카메라 권한을 허용하거나 링크를 붙여 넣으세요.',
   'err.bad_file': '가져올 수 없는 파일이거나 암호가 다릅니다. 내보낼 때 정한 암호를 입력하세요.',
   'err.refresh_unsupported': '이 발급 기관은 아직 창구 없이 새 QR을 주지 않습니다. 창구에서 다시 발급받으세요.',
+  'err.no_wallet': '이 기기에는 아직 지갑이 없습니다. 앱을 다시 열어 새 지갑을 만드세요.',
+  'err.key_missing': '이 증명서의 키가 이 기기에 없습니다. 창구에서 이 기기용으로 새로 발급받으세요.',
   'err.refresh_limit': '오늘 새 QR을 받을 수 있는 횟수를 다 썼습니다. 내일 다시 시도하거나 창구에 문의하세요.',
   'err.unknown': '알 수 없는 오류가 났습니다. 앱을 다시 열고, 계속되면 창구에 문의하세요.'
 }
@@ -138,10 +140,13 @@ const en = {
   'err.camera': 'The camera cannot be used. Allow camera access in the browser, or paste the link.',
   'err.bad_file': 'This file cannot be imported or the passphrase differs. Enter the passphrase chosen at export.',
   'err.refresh_unsupported': 'This issuer does not yet give new QR codes without a visit. Ask the counter for a new offer.',
+  'err.no_wallet': 'There is no wallet on this device yet. Reopen the app and create one.',
+  'err.key_missing': 'This credential\'s key is not on this device. Ask the counter for a new offer for this phone.',
   'err.refresh_limit': 'New QR codes have been fetched as often as allowed today. Try again tomorrow, or ask the counter.',
   'err.unknown': 'Something unexpected went wrong. Reopen the app; if it keeps happening, ask the counter.'
 }
 const dicts = { ko, en }
+export const SENTENCES = dicts
 let lang = (typeof localStorage !== 'undefined' && localStorage.getItem('lang')) || 'ko'
 
 export function t (key, vars = {}) {

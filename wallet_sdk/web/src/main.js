@@ -128,7 +128,7 @@ function card (r) {
     h('p', { class: 'copies' }, t('copies_left', { n: left })),
     left <= LOW ? h('p', { class: 'warn' }, t('low_copies', { n: left })) : null,
     h('div', { class: 'row' },
-      h('button', { class: 'primary show-qr', disabled: r.status === 'revoked' || left === 0, onclick: () => showQr(r) }, t('show_qr')),
+      h('button', { class: 'primary show-qr', disabled: r.status === 'revoked' || left === 0, onclick: () => showQr(r).catch((err) => { home(); showError(codeOf(err)) }) }, t('show_qr')),
       h('button', { class: 'check-status', onclick: async () => { await refreshStatuses(); home() } }, t('check_status')),
       r.refresh && r.status !== 'revoked'
         ? h('button', { class: 'refill', onclick: async (e) => { e.target.disabled = true; await refillRecord(r); home() } }, t('refill'))
