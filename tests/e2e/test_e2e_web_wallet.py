@@ -4,9 +4,10 @@ One stack per module (chain, issuers, verifier, as e2e_world starts them) plus t
 (civicpass.wallet_web with the chain's trust). The tests run in file order and share one browser profile:
 receive by link and transaction code, show a QR that the test photographs, decodes with zxing-cpp and
 posts to POST /v1/verify (verified, then replayed), go offline and reload (the service worker opens the
-app, and the next QR verifies), answer OpenID4VP requests (GET + direct_post, POST + direct_post.jwt) and
-decline one, see a revocation, and move the credentials to a fresh profile through an export file. A second
-browser with Chromium's fake camera playing a video of the clerk's offer QR receives through the camera.
+app, and the next QR verifies), refill by refresh, answer OpenID4VP requests (GET + direct_post, POST +
+direct_post.jwt) and decline one, see a suspension and then a revocation, and move the credentials to a fresh
+profile through an export file. A second browser with Chromium's fake camera playing a video of the clerk's
+offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are checked.
 """
 
 from __future__ import annotations
@@ -193,23 +194,25 @@ def test_openid4vp_decline_tells_the_verifier(stack: Stack, phone: Any) -> None:
     phone.click("text=뒤로")
 
 
-def test_revocation_is_shown(stack: Stack, phone: Any) -> None:
+def test_suspension_then_revocation_are_shown(stack: Stack, phone: Any) -> None:
     from e2e_world import eventually
 
     ids = stack.credential_ids("cityhall", RESIDENT)
     assert len(ids) == 1
     (cid,) = ids
-    r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{cid}/revoke")
-    assert r.status_code in (200, 201), r.text
 
-    def shown() -> bool | None:
+    def shown(status: str) -> bool | None:
         phone.click(".check-status")
         phone.wait_for_selector(".card .status")
-        return phone.locator(".card .status").first.get_attribute("data-status") == "revoked" or None
+        return phone.locator(".card .status").first.get_attribute("data-status") == status or None
 
-    eventually(shown, "the wallet showing the revocation", 60, 1.0)
-    assert phone.locator(".card .status").first.inner_text() == "취소됨"
+    for action, status, text in (("suspend", "suspended", "일시 정지됨"), ("revoke", "revoked", "취소됨")):
+        r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{cid}/{action}")
+        assert r.status_code in (200, 201), r.text
+        eventually(lambda status=status: shown(status), f"the wallet showing {status}", 60, 1.0)
+        assert phone.locator(".card .status").first.inner_text() == text
     assert phone.locator(".show-qr").first.is_disabled()
+    assert phone.locator(".refill").count() == 0  # a revoked credential is not refilled
 
 
 def _new_wallet(page: Any) -> None:
