@@ -1,9 +1,9 @@
 """The replay cache's Redis client on the event loop: one pipelined connection, one command (``SET NX EX``).
 
-Why not redis-py's asyncio client, which the rest of the verifier uses: a ``SET`` through it costs about
-180 µs of CPU on this project's 2-core machines (stream writer, retry and event layers, two timeouts per
-call), an eighth of a whole ``POST /v1/verify``. This protocol writes the command in one syscall and reads
-replies as they arrive, about 35 µs; concurrent requests of one worker share the connection in order
+Why not redis-py's asyncio client, which the rest of the verifier uses: a ``SET`` through it passes stream
+writer, retry and event layers with two timeouts per call, a sizeable share of a whole ``POST /v1/verify``'s
+CPU. This protocol writes the command in one syscall and reads replies as they arrive, a small fraction of
+that; concurrent requests of one worker share the connection in order
 (RESP replies come back in the order the commands were sent), and the commands of one event-loop turn
 leave in one write. The synchronous cache keeps redis-py.
 
