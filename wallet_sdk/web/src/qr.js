@@ -1,5 +1,5 @@
 // Draw a QR code onto a canvas. `CP1:` text is Base45, whose alphabet is exactly QR alphanumeric mode, so
-// the symbol stays small (DESIGN.md: version 13 or lower at ECC level M), as wallet_sdk/qr.py draws it.
+// the symbol stays small (the CP1 budget: version 13 or lower at ECC level M), as wallet_sdk/qr.py draws it.
 // lean-qr chooses the mask by the standard's penalty rules; the canvas holds one pixel per module and CSS
 // scales it with crisp edges, so a redraw writes a few thousand pixels, not a phone screen's worth.
 import { correction, generate, mode } from 'lean-qr'
