@@ -34,6 +34,7 @@ __all__ = [
     "StatusListUriMismatchError",
     "sign_status_list_jwt",
     "status_list_digest",
+    "stricter_only",
     "unsafe_decode_status_list_jwt",
     "verify_status_list_jwt",
 ]
@@ -125,6 +126,42 @@ class StatusList:
 # --- Status List Token, JWT form (§5.1) -------------------------------------------------------------
 STATUS_LIST_JWT_TYP: Final = "statuslist+jwt"
 _ANY_ALG: Final = frozenset(ALGORITHMS)  # the key decides; PublicKey.verify refuses an alg that is not its own
+
+
+#: How strict a status is: valid < suspended < revoked; an unknown value counts as strictest (fail closed).
+_RANKS: Final = {int(Status.VALID): 0, int(Status.SUSPENDED): 1, int(Status.INVALID): 2}
+
+
+def _rank(value: int) -> int:
+    return _RANKS.get(value, 3)
+
+
+def stricter_only(held: StatusList, newer: StatusList) -> StatusList:
+    """``held`` with only those entries of ``newer`` that make a status stricter (valid -> suspended -> revoked).
+
+    For a list the issuer signed but whose digest is not on chain yet (the chain is down): it may revoke or
+    suspend at once, but only the chain's digest may relax a status (reinstate), so a stale or compromised
+    server can still not roll a revocation back. Lists of another shape are refused.
+    """
+    if held.bits != newer.bits or len(held.data) != len(newer.data):
+        raise MalformedInputError("status lists of different shapes cannot be merged")
+    if held.data == newer.data:
+        return held
+    bits, mask = held.bits, (1 << held.bits) - 1
+    out = bytearray(held.data)
+    chunk = 4096  # changes are sparse: compare slices, then look at the bytes of differing slices only
+    for start in range(0, len(out), chunk):
+        if held.data[start : start + chunk] == newer.data[start : start + chunk]:
+            continue
+        for i in range(start, min(start + chunk, len(out))):
+            a, b = held.data[i], newer.data[i]
+            if a == b:
+                continue
+            for shift in range(0, 8, bits):
+                va, vb = (a >> shift) & mask, (b >> shift) & mask
+                if _rank(vb) > _rank(va):
+                    out[i] = (out[i] & ~(mask << shift) & 0xFF) | (vb << shift)
+    return StatusList(bits, bytes(out))
 
 
 class StatusListExpiredError(RefusedError):

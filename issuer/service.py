@@ -52,8 +52,16 @@ from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindo
 from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
-from issuer.status_publisher import StatusPublisher
-from issuer.store.models import Credential, CredentialItem, CredentialTypeRow, Offer, RefreshGrant, SigningKeyRow
+from issuer.status_publisher import StatusPublisher, sign_list_jwt
+from issuer.store.models import (
+    Credential,
+    CredentialItem,
+    CredentialTypeRow,
+    Offer,
+    RefreshGrant,
+    SigningKeyRow,
+    StatusListRow,
+)
 from issuer.types import CredentialType, TypeRegistry, parse_type
 
 __all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant"]
@@ -652,6 +660,11 @@ class IssuerService:
                 raise ConflictError("only a suspended credential can be reinstated")
             cred.status = int(target)
             lists = touch_lists(session, cred.id)
+            session.flush()
+            for list_id in lists:  # signed now, not at the next publication: verifiers enforce it during an outage
+                row = session.get(StatusListRow, list_id)
+                assert row is not None
+                row.pending_jwt = sign_list_jwt(self, session, list_id, now=now)
             details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
             audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
             session.flush()
@@ -666,6 +679,12 @@ class IssuerService:
     def served_status_list(self, list_id: int) -> str | None:
         with self.sessions() as session:
             return StatusPublisher.served(session, list_id)
+
+    def latest_status_list(self, list_id: int) -> str | None:
+        """The newest signed list: one whose digest is not on chain yet if there is one, else the served one."""
+        with self.sessions() as session:
+            row = session.get(StatusListRow, list_id)
+            return None if row is None else (row.pending_jwt or row.jwt)
 
     def audit_entries(self, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """A page of the audit log, and how many events verified from genesis (raises if the chain is broken)."""

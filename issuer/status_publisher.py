@@ -6,8 +6,10 @@ out at once (the worker is woken by revocations), and one that comes soon after 
 when P has passed since it, measured on a monotonic timer, never later. So a revocation reaches the chain
 within P plus one block. The list served at ``/status-lists/{id}`` is always the last one whose digest the
 chain accepted (when a chain is configured): serving a newer JWT before the chain has it would make
-verifiers reject it; serving an older one is what the chain digest exists to catch. A list is also
-re-signed when half its validity has passed, and after a key rotation.
+verifiers reject it; serving an older one is what the chain digest exists to catch. The newest signed list
+(signed with each status change, before its digest is on chain) is served at ``/status-lists/{id}/latest``:
+verifiers take only stricter statuses from it until the chain confirms it. A list is also re-signed when half
+its validity has passed, and after a key rotation.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ class StatusPublisher:
             assert row is not None
             row.jwt, row.jwt_exp, row.published_at = token, now + service.settings.status_list_validity, now
             row.published_version = max(row.published_version, version)
+            if row.version == version:  # nothing changed since: the served list is the newest
+                row.pending_jwt = None
             row.chain_version += 1 if service.chain is not None else 0
         return 1
 

@@ -43,6 +43,9 @@ class VerifierSettings(BaseSettings):
     #: Beyond this age the snapshot is stale: the verdict says so and each policy decides.
     max_snapshot_age_s: PositiveInt = 24 * 3600
     status_fetch_timeout_s: float = 5.0
+    #: How often each issuer's newest signed status list is fetched: a revocation is enforced within this even
+    #: while the chain is down (only stricter statuses are taken from a list the chain has not confirmed).
+    status_poll_s: float = Field(5.0, gt=0, le=3600)
     #: Every chain JSON-RPC call gives up after these: a hung node delays a sync round, never a verdict.
     chain_connect_timeout_s: float = Field(2.0, gt=0, le=60)
     chain_read_timeout_s: float = Field(5.0, gt=0, le=120)

@@ -12,6 +12,9 @@
   under a key the chain registered for that issuer, valid at the token's ``iat``. A list served with the
   wrong digest is rejected and logged; credentials on it fail ``status_unknown`` until a good copy comes
   (fail closed: an old list may miss revocations, see contracts.sync).
+- Ahead of the chain (:meth:`TrustKeeper.poll_status_lists`, every ``status_poll_s``, in a task of its own):
+  each issuer's newest signed list (``<uri>/latest``) is fetched and only the statuses it makes stricter are
+  applied, so a revocation is enforced while the chain is down; a relaxation waits for the chain's digest.
 - Issuer metadata: every ``issuer_metadata_check_s``, each issuer accredited under an HTTPS identifier has
   its JWT VC Issuer Metadata (``/.well-known/jwt-vc-issuer``, the route generic SD-JWT VC verifiers take)
   checked against the chain: a document listing a key the chain did not register for it is refused and
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import hmac
 import logging
 import threading
@@ -38,8 +43,8 @@ from credcore import jws
 from credcore.errors import CredError, InfrastructureError
 from credcore.issuer_metadata import check_against_chain, metadata_url, parse_issuer_metadata
 from credcore.ports import Clock
-from credcore.status_list import STATUS_LIST_JWT_TYP, verify_status_list_jwt
-from credcore.trust import TrustSnapshot
+from credcore.status_list import STATUS_LIST_JWT_TYP, StatusList, stricter_only, verify_status_list_jwt
+from credcore.trust import StatusListRecord, TrustSnapshot
 from verifier.settings import VerifierSettings
 from verifier.snapshot_file import load_snapshot, save_snapshot
 
@@ -62,11 +67,9 @@ class StatusListRejected(Exception):
         self.reason = reason
 
 
-def fetch_status_list(client: httpx.Client, pending: PendingStatusList, known: TrustSnapshot, now: int
-                      ) -> tuple[str, Any]:
-    """GET ``pending.uri`` and check it; returns ``(token, ParsedStatusListJwt)`` or raises StatusListRejected."""
+def _get_token(client: httpx.Client, url: str) -> str:
     try:
-        with client.stream("GET", pending.uri, headers={"accept": "application/statuslist+jwt"}) as r:
+        with client.stream("GET", url, headers={"accept": "application/statuslist+jwt"}) as r:
             if r.status_code != 200:
                 raise StatusListRejected(f"http_{r.status_code}")
             body = b""
@@ -77,25 +80,44 @@ def fetch_status_list(client: httpx.Client, pending: PendingStatusList, known: T
     except httpx.HTTPError:
         raise StatusListRejected("unreachable") from None
     try:
-        token = body.decode("ascii").strip()
+        return body.decode("ascii").strip()
     except UnicodeDecodeError:
         raise StatusListRejected("not_ascii") from None
+
+
+def _check_signed(token: str, issuer_id: str, uri: str, known: TrustSnapshot, now: int) -> Any:
+    """The list's signature, by a key the chain registered for ``issuer_id`` and valid at its ``iat``."""
+    try:
+        kid = jws.parse(token, algorithms=frozenset({"ES256"}), typ=STATUS_LIST_JWT_TYP).header.get("kid")
+        found = known.key_by_thumbprint(kid) if isinstance(kid, str) else None
+        if found is None or found[0].issuer_id != issuer_id:
+            raise StatusListRejected("unknown_key")
+        parsed = verify_status_list_jwt(token, found[1].public_key, now=now, expected_uri=uri)
+    except CredError as exc:
+        raise StatusListRejected(exc.code) from None
+    if not found[1].valid_at(parsed.iat):
+        raise StatusListRejected("key_not_valid_at_issuance")
+    return parsed
+
+
+def fetch_status_list(client: httpx.Client, pending: PendingStatusList, known: TrustSnapshot, now: int
+                      ) -> tuple[str, Any]:
+    """GET ``pending.uri`` and check it; returns ``(token, ParsedStatusListJwt)`` or raises StatusListRejected."""
+    token = _get_token(client, pending.uri)
     # The chain's digest first: it is the anchor of trust, and a mismatch needs no parsing at all.
     from contracts.status_registry import status_list_digest
 
     if not hmac.compare_digest(status_list_digest(token), pending.digest):
         raise StatusListRejected("digest_mismatch")
-    try:
-        kid = jws.parse(token, algorithms=frozenset({"ES256"}), typ=STATUS_LIST_JWT_TYP).header.get("kid")
-        found = known.key_by_thumbprint(kid) if isinstance(kid, str) else None
-        if found is None or found[0].issuer_id != pending.issuer_id:
-            raise StatusListRejected("unknown_key")
-        parsed = verify_status_list_jwt(token, found[1].public_key, now=now, expected_uri=pending.uri)
-    except CredError as exc:
-        raise StatusListRejected(exc.code) from None
-    if not found[1].valid_at(parsed.iat):
-        raise StatusListRejected("key_not_valid_at_issuance")
-    return token, parsed
+    return token, _check_signed(token, pending.issuer_id, pending.uri, known, now)
+
+
+def fetch_latest_status_list(client: httpx.Client, record: StatusListRecord, known: TrustSnapshot, now: int
+                             ) -> tuple[str, Any]:
+    """The issuer's newest signed list (``<uri>/latest``), which may be ahead of the chain: signature checked,
+    digest not (the caller takes only stricter statuses from it). Raises StatusListRejected."""
+    token = _get_token(client, record.uri + "/latest")
+    return token, _check_signed(token, record.issuer_id, record.uri, known, now)
 
 
 def check_issuer_metadata(client: httpx.Client, iss: str, known: TrustSnapshot) -> str:
@@ -148,6 +170,12 @@ class TrustKeeper:
             log.error("persisted trust snapshot %s is damaged; starting empty", snapshot_path)
             loaded = None
         self._snap = loaded[0] if loaded else TrustSnapshot()
+        # Status lists signed by their issuer but not yet on chain (see poll_status_lists): the chain-confirmed
+        # snapshot is ``_base``; ``_snap`` is it with the stricter statuses of these applied.
+        self._base = self._snap
+        self._snap_lock = threading.Lock()  # never held across I/O
+        self._chain_iat: dict[tuple[str, int], int] = {}
+        self._overlays: dict[tuple[str, int], tuple[int, StatusList, bytes]] = {}
 
     @classmethod
     def from_settings(cls, settings: VerifierSettings, clock: Clock) -> TrustKeeper:
@@ -196,10 +224,12 @@ class TrustKeeper:
             now = self.clock.now()
             known = state.snapshot(now=now)
             accepted, rejected = 0, []
+            iats: dict[tuple[str, int], int] = {}
             for pending in state.pending_status_lists:
                 try:
                     token, parsed = fetch_status_list(self._http, pending, known, now)
                     state.accept_status_list(pending, token, parsed.status_list, fetched_at=now)
+                    iats[(pending.issuer_id, pending.list_id)] = parsed.iat
                     accepted += 1
                 except (StatusListRejected, CredError) as exc:
                     reason = exc.reason if isinstance(exc, StatusListRejected) else exc.code
@@ -207,13 +237,73 @@ class TrustKeeper:
                     rejected.append((pending.uri, reason))
             snap = state.snapshot(now=now)
             rejected += self._check_issuer_metadata(snap, now)
-            self._snap = snap
+            with self._snap_lock:
+                self._chain_iat.update(iats)
+                self._base = snap
+                self._snap = self._overlaid(snap)
+                snap = self._snap
             try:
                 save_snapshot(self.snapshot_path, snap)
             except OSError:
                 log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
             self.last_report = SyncReport(True, snap.block_number, accepted, tuple(rejected))
             return self.last_report
+
+    def poll_status_lists(self) -> int:
+        """Fetch every issuer's newest signed list (``<uri>/latest``) and apply its stricter statuses now.
+
+        Revocation fails closed during a chain outage: a list the issuer signed after the one the chain confirmed
+        (by a key the chain registered for it, valid at its ``iat``) may revoke or suspend at once; anything it
+        would relax waits for the chain's digest (credcore.status_list.stricter_only). Returns how many lists
+        carry statuses ahead of the chain.
+        """
+        if self._http is None:
+            return 0
+        base, now = self._base, self.clock.now()
+        found: dict[tuple[str, int], tuple[int, StatusList, bytes]] = {}
+        for record in base.status_lists:
+            key = (record.issuer_id, record.list_id)
+            chain_iat = self._chain_iat.get(key)
+            if chain_iat is None:  # not confirmed by this process's chain sync yet: nothing to compare with
+                continue
+            try:
+                token, parsed = fetch_latest_status_list(self._http, record, base, now)
+            except StatusListRejected as exc:
+                log.debug("latest status list %s not taken: %s", record.uri, exc.reason)
+                continue
+            digest = hashlib.sha256(token.encode("ascii")).digest()
+            if digest != record.digest and parsed.iat >= chain_iat:
+                found[key] = (parsed.iat, parsed.status_list, digest)
+        with self._snap_lock:
+            self._overlays.update(found)
+            self._snap = self._overlaid(self._base)
+            return len(self._overlays)
+
+    def _overlaid(self, base: TrustSnapshot) -> TrustSnapshot:
+        """``base`` with the overlays' stricter statuses; overlays the chain caught up with are dropped."""
+        if not self._overlays:
+            return base
+        records, changed = [], False
+        for record in base.status_lists:
+            key = (record.issuer_id, record.list_id)
+            overlay = self._overlays.get(key)
+            if overlay is None:
+                records.append(record)
+                continue
+            iat, status_list, digest = overlay
+            if digest == record.digest or iat < self._chain_iat.get(key, iat + 1):
+                del self._overlays[key]
+                records.append(record)
+                continue
+            try:
+                merged = stricter_only(record.status_list, status_list)
+            except CredError:
+                del self._overlays[key]
+                records.append(record)
+                continue
+            records.append(dataclasses.replace(record, status_list=merged))
+            changed = True
+        return dataclasses.replace(base, status_lists=tuple(records)) if changed else base
 
     def _check_issuer_metadata(self, snap: TrustSnapshot, now: int) -> list[tuple[str, str]]:
         if not self._metadata_check_s or self._http is None:
@@ -242,10 +332,31 @@ class TrustKeeper:
         except Exception:  # the next full round logs the outage; a head probe stays quiet
             return False
 
-    async def run(self, interval: float, *, head_poll: float | None = None) -> None:
+    async def run(self, interval: float, *, head_poll: float | None = None, status_poll: float | None = None
+                  ) -> None:
         """Sync now, then every ``interval`` seconds, until cancelled. With ``head_poll``, the chain head is
         also checked that often in between, and a new block starts a round at once: a revocation then reaches
-        the counter one block after the issuer publishes it, however long ``interval`` is."""
+        the counter one block after the issuer publishes it, however long ``interval`` is. With
+        ``status_poll``, issuers' newest lists are polled that often in a task of their own, so a hung chain
+        (a sync round waiting on it) does not delay a revocation."""
+        poller = None if status_poll is None else asyncio.create_task(self._poll_loop(status_poll))
+        try:
+            await self._sync_loop(interval, head_poll)
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+
+    async def _poll_loop(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.poll_status_lists)
+            except Exception:
+                log.exception("status list poll failed")
+
+    async def _sync_loop(self, interval: float, head_poll: float | None) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:

@@ -182,6 +182,9 @@ class StatusListRow(Base):
     jwt_exp: Mapped[int | None] = mapped_column(BigInteger, default=None)
     #: Chain version counter of the last digest written to the StatusRegistry.
     chain_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: The newest signed list while its digest is not on chain yet: signed with each status change and served at
+    #: ``/status-lists/{id}/latest``, so verifiers enforce revocations (only stricter statuses) during an outage.
+    pending_jwt: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -33,6 +33,8 @@ FAULTS = {
 }
 #: While the chain hangs, these must answer within this (seconds).
 FAST_ANSWER = 1.0
+#: A revocation reaches the verifier within its status poll interval (default 5 s) while the chain is down.
+STATUS_POLL_BOUND = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +130,34 @@ def test_a_hung_chain_stalls_neither_issuance_nor_health_and_rotation_answers_50
         eventually(lambda issued=issued: verified(stack, issued), f"credential {issued.id} verifies", 30)
     stack.shared["issued"] = [before, *during, after]
 
+
+
+def verdict_code(stack: Stack, issued: Issued) -> str | None:
+    verdict = stack.verify(issued.qr(), "resident-basic")
+    return None if verdict["verified"] else str(verdict.get("code"))
+
+
+def test_a_revocation_during_a_chain_outage_is_enforced_and_a_reinstatement_waits_for_the_chain(stack):
+    revoked, reinstated = Issued(stack), Issued(stack)
+    r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{reinstated.id}/suspend")
+    assert r.status_code == 200, r.text
+    stack.wait_synced()
+    eventually(lambda: verdict_code(stack, reinstated) == "suspended", "suspension seen through the chain", 30)
+    eventually(lambda: verdict_code(stack, revoked) is None, "credential verifies", 30)
+
+    with Hung(stack):
+        started = time.monotonic()
+        r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{revoked.id}/revoke")
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - started < FAST_ANSWER
+        r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{reinstated.id}/reinstate")
+        assert r.status_code == 200, r.text
+        eventually(lambda: verdict_code(stack, revoked) == "revoked", "revocation enforced without the chain",
+                   timeout=STATUS_POLL_BOUND, every=0.2)
+        stack.shared["revocation_latency_s"] = time.monotonic() - started
+        # Relaxing a status needs the chain's digest: the reinstated credential stays suspended meanwhile.
+        time.sleep(2)
+        assert verdict_code(stack, reinstated) == "suspended"
+
+    eventually(lambda: verdict_code(stack, reinstated) is None, "reinstatement once the chain has it", 30)
+    assert verdict_code(stack, revoked) == "revoked"

@@ -112,7 +112,8 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(housekeeping(), name="housekeeping")]
         if parts.keeper is not None and parts.keeper.online:
-            follow = parts.keeper.run(settings.sync_interval_s, head_poll=settings.head_poll_s)
+            follow = parts.keeper.run(settings.sync_interval_s, head_poll=settings.head_poll_s,
+                                      status_poll=settings.status_poll_s)
             tasks.append(asyncio.create_task(follow, name="trust-sync"))
         try:
             yield

@@ -27,7 +27,7 @@ def test_migration_creates_exactly_the_models(db_url):
     upgrade(engine)  # idempotent: runs on every start
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     assert "uq_status_slot" in {c["name"] for c in inspect(engine).get_unique_constraints("credential_items")}
     engine.dispose()
 

@@ -64,3 +64,21 @@ def test_zlib_bomb_is_refused():
 def test_malformed_claims_are_refused(claim):
     with pytest.raises(MalformedInputError):
         StatusList.from_json(claim)
+
+
+def test_stricter_only_takes_revocations_and_suspensions_but_never_relaxes():
+    from credcore.status_list import stricter_only
+
+    held = StatusList.empty(64).set(1, Status.INVALID).set(2, Status.SUSPENDED).set(5, Status.SUSPENDED)
+    newer = StatusList.empty(64).set(3, Status.INVALID).set(4, Status.SUSPENDED).set(5, Status.INVALID)
+    merged = stricter_only(held, newer)
+    # 1 and 2 would be relaxed (revoked or suspended -> valid): kept; 3, 4 and 5 become stricter: taken.
+    assert [merged.get(i) for i in range(7)] == [0, 1, 2, 1, 2, 1, 0]
+    assert stricter_only(held, held) is held
+
+
+def test_stricter_only_refuses_a_list_of_another_shape():
+    from credcore.status_list import stricter_only
+
+    with pytest.raises(MalformedInputError):
+        stricter_only(StatusList.empty(64), StatusList.empty(128))
