@@ -69,9 +69,9 @@ def _direct(svc: IssuerService) -> list[tuple[str, HolderKey]]:
 
 def _oid4vci(svc: IssuerService) -> list[tuple[str, HolderKey]]:
     offer = svc.create_offer("clerk", RESIDENT, RESIDENT_CLAIMS)
-    token, _ = svc.token("urn:ietf:params:oauth:grant-type:pre-authorized_code",
+    token = svc.token("urn:ietf:params:oauth:grant-type:pre-authorized_code",
                          offer.credential_offer["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"][
-                             "pre-authorized_code"], offer.tx_code)
+                             "pre-authorized_code"], offer.tx_code).access_token
     out = []
     for config_id, n in ((offer.credential_offer["credential_configuration_ids"][0], 1),
                          (offer.credential_offer["credential_configuration_ids"][1], 2)):
