@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "STRINGS", "translate"]
+__all__ = ["LANGS", "STRINGS", "rule_text", "translate"]
 
 LANGS = ("ko", "en")
 
@@ -115,7 +115,28 @@ STRINGS: dict[str, tuple[str, str]] = {
     "csrf": ("보안 토큰이 맞지 않습니다. 화면을 새로 고치세요", "Security token mismatch; reload the page"),
     "unavailable": ("잠시 후 다시 시도하세요", "Try again shortly"),
     "language": ("English", "한국어"),
+    # the rule a field fails (issuer/desk/forms.py; JSON Schema keywords)
+    "rule_required": ("꼭 적어야 합니다", "Required"),
+    "rule_pattern": ("형식이 맞지 않습니다", "Wrong format"),
+    "rule_format": ("날짜 형식(YYYY-MM-DD)이 아닙니다", "Not a date (YYYY-MM-DD)"),
+    "rule_minLength": ("너무 짧습니다", "Too short"),
+    "rule_maxLength": ("너무 깁니다", "Too long"),
+    "rule_minimum": ("너무 작습니다", "Too small"),
+    "rule_maximum": ("너무 큽니다", "Too large"),
+    "rule_maxItems": ("개수가 너무 많습니다", "Too many items"),
+    "rule_uniqueItems": ("같은 값이 반복됩니다", "A value repeats"),
+    "rule_enum": ("목록에 없는 값입니다", "Not one of the choices"),
+    "rule_type": ("종류가 맞지 않습니다", "Wrong kind of value"),
+    "rule_not_a_number": ("숫자가 아닙니다", "Not a number"),
+    "rule_not_yes_or_no": ("예/아니오가 아닙니다", "Not yes or no"),
+    "rule_unknown_field": ("알 수 없는 항목입니다", "Unknown field"),
+    "rule_column_count": ("칸 수가 머리줄과 다릅니다", "Column count differs from the header"),
 }
+
+
+def rule_text(code: str, lang: str) -> str:
+    """A field rule in words (the code itself when there are none for it)."""
+    return translate("rule_" + code, lang) if "rule_" + code in STRINGS else code
 
 
 def translate(key: str, lang: str, **values: object) -> str:

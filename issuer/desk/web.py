@@ -178,7 +178,8 @@ def _base(request: Request, person: Person | None) -> dict[str, Any]:
         return "" if ts is None else dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
 
     return {"t": lambda key, **v: i18n.translate(key, lang, **v), "lang": lang, "person": person, "when": when,
-            "path": request.url.path, "label": lambda ctype: type_label(ctype, lang)}
+            "path": request.url.path, "label": lambda ctype: type_label(ctype, lang),
+            "rule": lambda code: i18n.rule_text(code, lang)}
 
 
 def _page(request: Request, name: str, person: Person | None, status: int = 200, **context: Any) -> HTMLResponse:
@@ -254,18 +255,20 @@ def issue_form(request: Request, svc: Desk, who: Who, type_id: str) -> HTMLRespo
 @router.post("/issue/{type_id}/check")
 async def issue_check(request: Request, svc: Desk, who: Changer, type_id: str) -> JSONResponse:
     values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf"}
-    return JSONResponse({"errors": svc.check(who, type_id, values)})
+    errors = await run_in_threadpool(svc.check, who, type_id, values)
+    lang = _lang(request)
+    return JSONResponse({"errors": errors, "messages": {k: i18n.rule_text(v, lang) for k, v in errors.items()}})
 
 
 @router.post("/issue/{type_id}")
 async def issue(request: Request, svc: Desk, who: Changer, type_id: str) -> HTMLResponse:
     values = {k: str(v) for k, v in (await request.form()).items() if k != "csrf"}
-    result = svc.issue(who, type_id, values)
+    result = await run_in_threadpool(svc.issue, who, type_id, values)
     ctype = svc.ctype(type_id)
     if isinstance(result, dict):
         return _page(request, "issue_form.html", who, 422, ctype=ctype, fields=fields_of(ctype), values=values,
                      errors=result)
-    qr = base64.b64encode(qr_png(result.uri)).decode("ascii")
+    qr = base64.b64encode(await run_in_threadpool(qr_png, result.uri)).decode("ascii")
     return _page(request, "offer.html", who, 201, ctype=ctype, offer=result, qr=qr)
 
 

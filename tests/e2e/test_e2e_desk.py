@@ -110,7 +110,8 @@ def test_clerk_issues_and_the_page_follows_the_wallet(desk, browser, tmp_path):
     page.fill("#f-name", "")
     page.focus("#f-birth_date")  # leaving an empty required field shows its rule at once
     page.wait_for_selector("[data-field=name].invalid")
-    assert page.inner_text("#e-name") == "required"
+    assert page.get_attribute("#e-name", "data-rule") == "required"
+    assert page.inner_text("#e-name") == "꼭 적어야 합니다"
     claims = {**RESIDENT_CLAIMS, "name": "정하늘"}
     for name, value in claims.items():
         page.fill(f"#f-{name}", value)

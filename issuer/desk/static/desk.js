@@ -27,13 +27,14 @@
         headers: { "X-CSRF-Token": body.get("csrf"), Accept: "application/json" },
       });
       if (!r.ok) return null;
-      const { errors } = await r.json();
+      const { errors, messages } = await r.json();
       for (const el of form.querySelectorAll(".field")) {
         const name = el.dataset.field;
         const touched = el.dataset.touched === "1";
         const err = touched ? (errors[name] || "") : "";
         el.classList.toggle("invalid", !!err);
-        $("e-" + name).textContent = err;
+        $("e-" + name).dataset.rule = err;
+        $("e-" + name).textContent = err ? messages[name] : "";
       }
       return errors;
     };

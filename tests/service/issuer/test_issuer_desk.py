@@ -156,6 +156,7 @@ def test_issue_form_checks_fields_then_offers_and_follows_the_redemption(desk, s
                     headers={"X-CSRF-Token": token})
     assert bad.json()["errors"] == {"name": "required", "birth_date": "format", "city": "required",
                                     "district": "required", "resident_since": "required"}
+    assert bad.json()["messages"]["birth_date"] == "Not a date (YYYY-MM-DD)"  # the English toggle is on
     refused = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "birth_date": "x", "csrf": token})
     assert refused.status_code == 422 and 'data-field="birth_date"' in refused.text
     r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "csrf": token})
