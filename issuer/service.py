@@ -29,6 +29,7 @@ from credcore.errors import (
     AlreadyRevokedError,
     ChainUnavailableError,
     ConflictError,
+    MalformedInputError,
     NotFoundError,
 )
 from credcore.keys import PublicKey, SigningKey
@@ -277,9 +278,9 @@ class IssuerService:
         prepared = ctype.prepare_claims(claims, now=now, tz=self.settings.timezone)
         n = len(holder_keys)
         if not 1 <= n <= self.settings.batch_size + 1 or len(set(holder_keys)) != n:
-            raise InvalidCredentialRequestError("need 1 to batch_size + 1 distinct holder keys")
+            raise MalformedInputError("need 1 to batch_size + 1 distinct holder keys")
         if len(holder_keys) > 1 and ctype.cp1_profile is None:
-            raise InvalidCredentialRequestError("this credential type has no compact (CP1) form")
+            raise MalformedInputError("this credential type has no compact (CP1) form")
         self._require_registered_key()
 
         def attempt(signer: ActiveKey) -> tuple[Credential, Draft, list[str], tuple[int, str]]:
@@ -639,7 +640,7 @@ class IssuerService:
             if status:
                 codes = {v: k for k, v in _STATUS_NAMES.items()}
                 if status not in codes:
-                    raise InvalidCredentialRequestError("status must be valid, revoked or suspended")
+                    raise MalformedInputError("status must be valid, revoked or suspended")
                 q = q.where(Credential.status == int(codes[status]))
             if after:
                 q = q.where(Credential.id > after)

@@ -98,6 +98,7 @@ def create_app(
     app.state.tokens = TokenTable(settings)
     app.include_router(oid4vci.router)
     app.include_router(admin.router)
+    admin.document(app)
     install_desk(app, DeskService(svc))
 
     @app.get("/healthz")
