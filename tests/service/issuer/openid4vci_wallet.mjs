@@ -84,11 +84,30 @@ async function receiveOne({ configuration, proofs }) {
   });
   dpop = retrieved.dpop ?? dpop;
   const { credentialResponse } = retrieved;
+  // OpenID4VCI §11: tell the issuer the credentials were accepted, under the id its response gave.
+  let notified;
+  if (credentialResponse.notification_id) {
+    try {
+      const sent = await client.sendNotification({
+        issuerMetadata: metadata,
+        notification: { notificationId: credentialResponse.notification_id, event: "credential_accepted" },
+        accessToken: accessTokenResponse.access_token,
+        dpop,
+      });
+      dpop = sent.dpop ?? dpop;
+      notified = sent.response.status;
+    } catch (e) {
+      // Recorded for the test to judge; the credentials were received either way.
+      notified = e.response?.response?.status ?? String(e);
+    }
+  }
   return {
     configuration,
     format: metadata.credentialIssuer.credential_configurations_supported[configuration].format,
     credentials: credentialResponse.credentials.map((c) => c.credential),
     holderJwks,
+    notificationId: credentialResponse.notification_id,
+    notified,
   };
 }
 
