@@ -180,8 +180,10 @@ def _person(user: DeskUser, csrf: str) -> Person:
     return Person(user.id, user.username, user.display_name, user.role, user.office, csrf)
 
 
-def session_person(session: Session, token: str, *, now: int, idle: int, max_age: int) -> Person:
-    """The person behind a session cookie, touching its idle timer; raises UnauthorizedError when it is over."""
+def session_person(session: Session, token: str, *, now: int, idle: int, max_age: int, touch: bool = True
+                   ) -> Person:
+    """The person behind a session cookie; raises UnauthorizedError when the session is over. ``touch`` resets
+    the idle timer: a person's request does, a page's own polling does not (a screen left open still idles out)."""
     row = session.get(DeskSession, _token_hash(token))
     user = session.get(DeskUser, row.user_id) if row is not None else None
     if row is None or user is None or user.disabled:
@@ -189,7 +191,7 @@ def session_person(session: Session, token: str, *, now: int, idle: int, max_age
     if row.last_seen + idle <= now or row.created_at + max_age <= now:
         session.delete(row)
         raise UnauthorizedError("the session has ended; sign in again")
-    if now - row.last_seen >= 15:  # one write per quarter minute is precise enough for an idle timer
+    if touch and now - row.last_seen >= 15:  # one write per quarter minute is precise enough for an idle timer
         row.last_seen = now
     return _person(user, row.csrf)
 

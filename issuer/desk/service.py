@@ -109,12 +109,12 @@ class DeskService:
                 refused = exc  # the transaction commits the counted failure; then refuse
         raise refused
 
-    def person(self, token: str) -> Person:
+    def person(self, token: str, *, touch: bool = True) -> Person:
         s = self.settings
         with self.issuer.sessions.begin() as session:
             try:
                 return accounts.session_person(session, token, now=self.now, idle=s.desk_idle_timeout,
-                                               max_age=s.desk_session_max_age)
+                                               max_age=s.desk_session_max_age, touch=touch)
             except accounts.UnauthorizedError as exc:
                 ended = exc  # an expired session row is deleted (committed), then refused
         raise ended

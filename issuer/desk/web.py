@@ -135,11 +135,11 @@ Desk = Annotated[DeskService, Depends(desk)]
 Bulk = Annotated[BulkDesk, Depends(bulk_desk)]
 
 
-def _person(request: Request, svc: DeskService) -> Person:
+def _person(request: Request, svc: DeskService, touch: bool = True) -> Person:
     token = request.cookies.get(_cookie_name(request))
     if not token:
         raise UnauthorizedError("not signed in")
-    return svc.person(token)
+    return svc.person(token, touch=touch)
 
 
 def _origin_ok(request: Request) -> bool:
@@ -155,6 +155,11 @@ async def signed_in(request: Request, svc: Desk) -> Person:
     return await run_in_threadpool(_person, request, svc)
 
 
+async def watching(request: Request, svc: Desk) -> Person:
+    """A page polling on its own (offer, CSV job, publication): signed in, but not activity."""
+    return await run_in_threadpool(_person, request, svc, False)
+
+
 async def changing(request: Request, svc: Desk) -> Person:
     """A signed-in person making a change: Origin and CSRF token checked."""
     person = await run_in_threadpool(_person, request, svc)
@@ -167,6 +172,7 @@ async def changing(request: Request, svc: Desk) -> Person:
 
 
 Who = Annotated[Person, Depends(signed_in)]
+Watcher = Annotated[Person, Depends(watching)]
 Changer = Annotated[Person, Depends(changing)]
 
 
@@ -273,7 +279,7 @@ async def issue(request: Request, svc: Desk, who: Changer, type_id: str) -> HTML
 
 
 @router.get("/offers/{offer_id}/state")
-def offer_state(svc: Desk, who: Who, offer_id: str) -> JSONResponse:
+def offer_state(svc: Desk, who: Watcher, offer_id: str) -> JSONResponse:
     return JSONResponse(svc.offer_state(who, offer_id), headers={"Cache-Control": "no-store"})
 
 
@@ -318,7 +324,7 @@ def bulk_confirm(bulk: Bulk, who: Changer, job_id: str) -> Response:
 
 
 @router.get("/bulk/{job_id}/state")
-def bulk_state(bulk: Bulk, who: Who, job_id: str) -> JSONResponse:
+def bulk_state(bulk: Bulk, who: Watcher, job_id: str) -> JSONResponse:
     job = bulk.job(who, job_id)
     if job.state == "running":
         bulk.ensure_running(job_id)
@@ -366,7 +372,7 @@ def credential(request: Request, svc: Desk, who: Who, credential_id: str, change
 
 
 @router.get("/credentials/{credential_id}/state")
-def credential_state(svc: Desk, who: Who, credential_id: str) -> JSONResponse:
+def credential_state(svc: Desk, who: Watcher, credential_id: str) -> JSONResponse:
     d = svc.credential(who, credential_id)
     return JSONResponse({"status": d.view.status, "published": d.published, "lists": d.publication,
                          "anchoring": [a["state"] for a in d.anchoring]}, headers={"Cache-Control": "no-store"})

@@ -10,6 +10,10 @@
       if (stopped) return;
       try {
         const r = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+        if (r.status === 401) {  // the session idled out: back to sign-in, then here again
+          location.assign(`/desk/signin?ended=1&next=${encodeURIComponent(location.pathname)}`);
+          return;
+        }
         if (r.ok && onData(await r.json()) === false) { stopped = true; return; }
       } catch (e) { /* the next tick tries again */ }
       setTimeout(tick, every);

@@ -107,6 +107,18 @@ def test_idle_session_ends(desk, service):
     assert r.status_code == 303 and "ended=1" in r.headers["location"]
 
 
+def test_a_page_polling_on_its_own_does_not_keep_the_session_alive(desk, service):
+    sign_in(desk, "kim")
+    r = desk.post("/desk/issue/ResidentCredential", data={**RESIDENT_CLAIMS, "csrf": csrf(desk)})
+    offer_id = re.search(r'data-offer="([0-9a-f]+)"', r.text).group(1)
+    idle = service.settings.desk_idle_timeout
+    service.clock.advance(idle - 20)
+    assert desk.get(f"/desk/offers/{offer_id}/state").status_code == 200
+    service.clock.advance(30)
+    assert desk.get(f"/desk/offers/{offer_id}/state").json()["code"] == "unauthorized"
+    assert desk.get("/desk", follow_redirects=False).status_code == 303
+
+
 def test_a_post_without_or_with_a_wrong_csrf_token_changes_nothing(desk, service):
     sign_in(desk, "kim")
     for data in ({}, {"csrf": "forged"}):
