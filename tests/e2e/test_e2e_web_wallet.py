@@ -1,13 +1,15 @@
 """The resident web wallet (wallet_sdk/web) in Debian's Chromium in mobile emulation, against real services.
 
-One stack per module (chain, issuers, verifier, as e2e_world starts them) plus the wallet's own server
-(civicpass.wallet_web with the chain's trust). The tests run in file order and share one browser profile:
+One stack per module (chain, issuers, verifier, as e2e_world starts them, the issuers accredited under their
+URLs as ``civicpass up`` does) plus the wallet's own server (civicpass.wallet_web with the chain's trust).
+The tests run in file order and share one browser profile:
 receive by link and transaction code, show a QR that the test photographs, decodes with zxing-cpp and
 posts to POST /v1/verify (verified, then replayed), go offline and reload (the service worker opens the
 app, and the next QR verifies), refill by refresh, answer OpenID4VP requests (GET + direct_post, POST +
 direct_post.jwt) and decline one, see a suspension and then a revocation, and move the credentials to a fresh
 profile through an export file. A second browser with Chromium's fake camera playing a video of the clerk's
-offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are checked.
+offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are checked;
+an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes the wallet keep nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,31 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
          "locale": "ko-KR"}
 PIN = "246810"
+
+
+class UrlStack(Stack):
+    """Issuers accredited under their base URLs, as ``civicpass up`` does: their ``iss`` is an HTTP URL, so they
+    publish JWT VC Issuer Metadata (SD-JWT VC §3.5), which the wallet checks beside the chain."""
+
+    def accredit(self) -> None:
+        from e2e_world import ISSUERS
+
+        from contracts import wait_all
+
+        _, (trust, _, _) = self.contracts()
+        admin = self.admin()
+        wait_all([trust.accredit_issuer(self.account(role)["address"], identifier=self.urls[name], name=f"e2e {name}",
+                                        credential_types=types, sender=admin)
+                  for name, (role, types) in ISSUERS.items()])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = UrlStack(tmp_path_factory.mktemp("web-wallet"))
+    try:
+        yield s.start()
+    finally:
+        s.close()
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +140,7 @@ def test_receive_by_link_and_transaction_code(stack: Stack, phone: Any) -> None:
     card = phone.locator(".card").first.inner_text()
     assert "해운대구" in card and "Kim Minji" in card
     assert "남은 1회용 QR: 10개" in card
+    assert phone.locator(".key-route").count() == 1  # the issuer's published keys agree with the chain
 
 
 def test_qr_verifies_once_then_is_replayed(stack: Stack, phone: Any) -> None:
@@ -319,3 +347,26 @@ def test_installable_english_on_a_toggle_and_readable_at_360_wide(phone: Any, wa
     assert "Paste the whole link" in phone.locator("#error").inner_text()  # a sentence with what to do next
     phone.click("#lang")
     assert phone.locator("#receive").inner_text() == "받기"
+    phone.click("text=뒤로")
+
+
+def test_published_keys_that_disagree_with_the_chain_are_refused(stack: Stack, phone: Any) -> None:
+    from credcore.keys import SigningKey
+
+    other = {**SigningKey.generate().public_key.to_jwk(), "kid": "not-the-signing-key"}
+    iss = stack.urls["cityhall"]
+    phone.route("**/.well-known/jwt-vc-issuer**",
+                lambda route: route.fulfill(json={"issuer": iss, "jwks": {"keys": [other]}}))
+    try:
+        phone.click("#go-receive")
+        offer = stack.offer("cityhall", RESIDENT, RESIDENT_CLAIMS)
+        phone.fill("#offer", offer["credential_offer_uri"])
+        phone.fill("#tx-code", offer["tx_code"])
+        phone.click("#receive")
+        phone.locator("#error").wait_for(state="visible", timeout=60_000)
+        assert "저장하지 않았습니다" in phone.locator("#error").inner_text()
+    finally:
+        phone.unroute("**/.well-known/jwt-vc-issuer**")
+    phone.click("text=뒤로")
+    assert phone.locator(".card").count() == 1  # nothing kept (the held, revoked card only)
+

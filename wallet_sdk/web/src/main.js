@@ -125,6 +125,7 @@ function card (r) {
     h('dl', {}, ...shown.flatMap(([k, v]) => [h('dt', {}, label(k)), h('dd', {}, fmt(v))])),
     h('p', { class: 'small' }, t('issued_by', { who: r.issuerTitle || r.issuerName || r.credentialIssuer })),
     h('p', { class: 'small' }, t('expires', { d: date(r.exp) })),
+    r.keyRoute === 'agrees' ? h('p', { class: 'small key-route' }, t('key_route_agrees')) : null,
     h('p', { class: 'copies' }, t('copies_left', { n: left })),
     left <= LOW ? h('p', { class: 'warn' }, t('low_copies', { n: left })) : null,
     h('div', { class: 'row' },

@@ -5,7 +5,7 @@
 // anything is kept; one failure keeps nothing. Where the issuer binds tokens by DPoP (RFC 9449), a
 // non-extractable DPoP key of our own signs a proof per request and the refresh token it gives fetches
 // new batches later (refill, as wallet_sdk/refresh.py).
-import { base64url, CompactSign } from 'jose'
+import { base64url, calculateJwkThumbprint, CompactSign, decodeProtectedHeader } from 'jose'
 import { compressPoint, equalBytes, parseCredential, sigStructure } from './cp1.js'
 import { checkIssued } from './sdjwt.js'
 import { keysByKid8, refusal } from './trust.js'
@@ -149,6 +149,28 @@ async function requestCredentials (meta, token, configId, keys, now) {
   }
 }
 
+/**
+ * SD-JWT VC §3.5's standard route, beside the chain: an issuer whose `iss` is an HTTP(S) URL publishes
+ * JWT VC Issuer Metadata, and its key set must hold the key that signed (a set that disagrees with the
+ * chain's trust is refused). An issuer named by a DID publishes none; then the chain's trust alone decides.
+ */
+export async function checkJwtVcIssuer (iss, kid) {
+  if (!/^https?:\/\//.test(iss)) return 'did'
+  let resp
+  try {
+    resp = await fetch(wellKnown(iss, 'jwt-vc-issuer'), { cache: 'no-store' })
+  } catch {
+    throw new ReceiveError('unreachable', 'JWT VC Issuer Metadata unreachable')
+  }
+  if (resp.status === 404) return 'absent'
+  const body = resp.ok ? await resp.json().catch(() => null) : null
+  if (body?.issuer !== iss) throw new ReceiveError('credential_rejected', 'JWT VC Issuer Metadata names another issuer')
+  for (const key of body.jwks?.keys || []) {
+    if (await calculateJwkThumbprint(key, 'sha256').catch(() => null) === kid) return 'agrees'
+  }
+  throw new ReceiveError('credential_rejected', "the issuer's published keys do not hold the key it signed with")
+}
+
 /** Check one issued CP1 copy: trusted issuer key by kid, issuer signature, bound to `key`. */
 export async function checkCp1Copy (b64, key, trust, now) {
   let cred
@@ -245,6 +267,7 @@ async function fetchBatch (meta, token, byFormat, record, { trust, now, copies }
       } catch (err) {
         throw new ReceiveError('credential_rejected', `SD-JWT VC: ${err.code || err.message}`)
       }
+      record.keyRoute = await checkJwtVcIssuer(checked.payload.iss, decodeProtectedHeader(sdJwt.split('~')[0]).kid)
       Object.assign(record, { sdJwt, sdJwtKey: key.id, vct: checked.payload.vct, claims: checked.claims,
         issuer: checked.payload.iss, iat: checked.payload.iat, exp: checked.payload.exp ?? null,
         statusRef: checked.payload.status?.status_list || null,
