@@ -28,6 +28,7 @@ __all__ = [
     "MalformedPresentationError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RateLimitedError",
     "RefusedError",
     "ReservedClaimError",
     "SignatureError",
@@ -128,6 +129,17 @@ class NotFoundError(ConflictError):
 class AlreadyRevokedError(ConflictError):
     code = "already_revoked"
     title = "Already revoked"
+
+
+class RateLimitedError(RefusedError):
+    """Too many requests of one kind from one client; ``retry_after`` says in how many seconds to try again."""
+
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **context: object) -> None:
+        super().__init__(detail, **context)
+        self.retry_after = retry_after
 
 
 # --- infrastructure (retryable) ---------------------------------------------------------------

@@ -3,7 +3,7 @@
 Every :class:`~credcore.errors.CredError` group has one status here, the same in both services:
 
 - input that cannot be parsed or does not fit the endpoint's schema: 400 (``payload_too_large``: 413);
-- a well-formed request that is refused: 422;
+- a well-formed request that is refused: 422 (``rate_limited``: 429, with ``Retry-After``);
 - a state conflict: 409 (``not_found``: 404);
 - an unavailable dependency: 503, as is any exception type a service declares as "dependency down"
   (the issuer's and verifier's database driver errors; this package imports no driver).
@@ -36,6 +36,7 @@ from credcore.errors import (
     MalformedInputError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     RefusedError,
 )
 
@@ -57,6 +58,7 @@ GROUP_STATUS: Final[Mapping[type[CredError], int]] = {
     MalformedInputError: 400,
     PayloadTooLargeError: 413,
     RefusedError: 422,
+    RateLimitedError: 429,
     ConflictError: 409,
     NotFoundError: 404,
     InfrastructureError: 503,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEV_CLERK_TOKEN", "DEV_KEY_PASSPHRASE", "DEV_OPERATOR_TOKEN", "IssuerSettings"]
@@ -60,6 +60,13 @@ class IssuerSettings(BaseSettings):
     #: a tenth more CPU per issuance with 4); 4 on PostgreSQL, where a few threads overlap round trips.
     worker_threads: int | None = Field(None, ge=1, le=64)
 
+    # --- rate limits per client (issuer/ratelimit.py; "N/second|minute|hour", several joined by ";") ------
+    #: Failed token requests (wrong transaction code or pre-authorized code), counted across offers.
+    rate_limit_tx_code: str = "10/minute;30/hour"
+    rate_limit_nonce: str = "60/minute"
+    #: Redis shared by the workers for the counts (``redis://`` or ``rediss://``); None: each worker counts alone.
+    redis_url: str | None = None
+
     # --- slow clients (civicpass/_serving.py) ---------------------------------------------------------
     #: Seconds a client has for a request's line and headers, then for its body; an idle kept-alive
     #: connection is closed after ``http_keep_alive_s``.
@@ -106,6 +113,13 @@ class IssuerSettings(BaseSettings):
     desk_bulk_offer_ttl: int = Field(14 * 86400, gt=0)
     #: Largest CSV upload (the API's ``max_body_bytes`` stays small).
     desk_max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
+
+    @field_validator("rate_limit_tx_code", "rate_limit_nonce")
+    @classmethod
+    def _rate_limit(cls, rule: str) -> str:
+        from issuer.ratelimit import check_rules
+
+        return check_rules(rule)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_prod(self) -> Self:

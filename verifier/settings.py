@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, NonNegativeInt, PositiveInt, SecretStr, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["VerifierSettings"]
@@ -70,6 +70,10 @@ class VerifierSettings(BaseSettings):
     image_decoders: PositiveInt = 1
     image_decode_queue: NonNegativeInt = 4
 
+    #: ``POST /v1/requests`` per client (verifier/ratelimit.py; "N/second|minute|hour", several joined by ";"),
+    #: counted in Redis when the replay cache is there, so shared by every worker.
+    rate_limit_requests: str = "60/minute"
+
     # --- slow clients (civicpass/_serving.py) ---------------------------------------------------------
     #: Seconds a client has for a request's line and headers, then for its body; an idle kept-alive
     #: connection is closed after ``http_keep_alive_s``.
@@ -81,6 +85,13 @@ class VerifierSettings(BaseSettings):
     #: Private JWK (JSON) signing request objects; dev generates one and keeps it under data_dir.
     request_signing_jwk: SecretStr | None = None
     request_ttl_s: PositiveInt = 300
+
+    @field_validator("rate_limit_requests")
+    @classmethod
+    def _rate_limit(cls, rule: str) -> str:
+        from verifier.ratelimit import check_rules
+
+        return check_rules(rule)
 
     @model_validator(mode="after")
     def _production_rules(self) -> Self:

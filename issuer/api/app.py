@@ -27,6 +27,7 @@ from issuer.api.problems import PROBLEMS
 from issuer.api.routes import admin, oid4vci
 from issuer.desk.service import DeskService
 from issuer.desk.web import install as install_desk
+from issuer.ratelimit import RateLimits
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
 from issuer.store.db import make_engine, make_sessionmaker, upgrade
@@ -96,6 +97,8 @@ def create_app(
     app = FastAPI(title="civicpass issuer", version="0.1.0", lifespan=lifespan)
     app.state.service = svc
     app.state.tokens = TokenTable(settings)
+    app.state.rate_limits = RateLimits({"tx_code": settings.rate_limit_tx_code, "nonce": settings.rate_limit_nonce},
+                                       redis_url=settings.redis_url)
     app.include_router(oid4vci.router)
     app.include_router(admin.router)
     admin.document(app)

@@ -25,7 +25,7 @@ from issuer.errors import ForbiddenError, UnauthorizedError
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
 
-__all__ = ["Admin", "TokenTable", "bearer", "json_body", "model_body", "require", "service"]
+__all__ = ["Admin", "TokenTable", "bearer", "client_of", "json_body", "model_body", "require", "service"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,6 +51,11 @@ class TokenTable:
             if hmac.compare_digest(probe, digest):
                 found = role
         return None if found is None else Admin(found, f"{found}:{probe.hex()[:8]}")
+
+
+def client_of(request: Request) -> str:
+    """Who a per-client rate limit counts: the peer address (uvicorn resolves trusted proxies' headers)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def service(request: Request) -> IssuerService:

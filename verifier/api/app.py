@@ -27,6 +27,7 @@ from verifier.api.images import ImageDecoder
 from verifier.api.problems import PROBLEMS
 from verifier.openid4vp import PresentationRequests
 from verifier.policies import load_policies
+from verifier.ratelimit import RateLimits
 from verifier.replay import AsyncRedisReplayCache, RedisReplayCache, SqlReplayCache
 from verifier.service import TrustView, VerifierService
 from verifier.settings import VerifierSettings
@@ -132,6 +133,8 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
 
     app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan)
     app.state.parts = parts
+    app.state.rate_limits = RateLimits({"requests": settings.rate_limit_requests},
+                                       redis_url=settings.redis_url if settings.replay_backend == "redis" else None)
     app.state.images = ImageDecoder(settings.image_decoders, settings.image_decode_queue)
     routes.install(app)
     app.mount("/static", StaticFiles(directory=routes.STATIC), name="static")

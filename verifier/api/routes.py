@@ -29,7 +29,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 _PROBLEMS = problem_responses({
     400: "body or parameters malformed or not matching the schema", 404: "unknown policy or request",
     409: "request already used", 410: "request expired", 413: "body or image too large", 415: "unsupported media type",
-    422: "request refused", 503: "dependency down or decoders busy"})
+    422: "request refused", 429: "too many requests from this client", 503: "dependency down or decoders busy"})
 _VERDICT = {200: {"model": VerifyOut}, **_PROBLEMS}
 _TERMINAL = frozenset({"done", "error", "expired"})
 _VERIFY_BODY = {"requestBody": {"required": True, "content": {"application/json": {
@@ -72,6 +72,8 @@ async def verify_image(request: Request, policy: str = Query(max_length=64),
 
 async def create_request(body: PresentationRequestIn, request: Request) -> PresentationRequestOut:
     parts = _parts(request)
+    client = request.client.host if request.client else "unknown"
+    await asyncio.to_thread(request.app.state.rate_limits.hit, "requests", client)  # each request is a stored row
     # an insert and a PNG render: off the event loop
     req, uri, qr = await asyncio.to_thread(parts.requests.create, parts.verifier.policy(body.policy),
                                            response_mode=body.response_mode,

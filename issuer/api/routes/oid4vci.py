@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from credcore.errors import NotFoundError
-from issuer.api.deps import access_token, json_body, service
+from credcore.errors import NotFoundError, RateLimitedError
+from issuer.api.deps import access_token, client_of, json_body, service
 from issuer.api.metadata import authorization_server_metadata, credential_issuer_metadata, jwt_vc_issuer_metadata
+from issuer.errors import OAuthError
 from issuer.service import IssuerService
 
 router = APIRouter()
@@ -42,18 +44,27 @@ def as_metadata(svc: Svc) -> dict[str, Any]:
 @router.post("/token")
 def token(  # noqa: PLR0917 - FastAPI passes form fields by name
     svc: Svc,
+    request: Request,
     grant_type: Annotated[str | None, Form()] = None,
     pre_authorized_code: Annotated[str | None, Form(alias="pre-authorized_code", max_length=200)] = None,
     tx_code: Annotated[str | None, Form(max_length=32)] = None,
     refresh_token: Annotated[str | None, Form(max_length=200)] = None,
     dpop: Annotated[str | None, Header(alias="DPoP", max_length=8192)] = None,
 ) -> JSONResponse:
-    granted = svc.token(grant_type, pre_authorized_code, tx_code, refresh_token=refresh_token, dpop=dpop)
+    limits, client = request.app.state.rate_limits, client_of(request)
+    limits.check("tx_code", client)  # failed attempts per client, across offers (guessing codes)
+    try:
+        granted = svc.token(grant_type, pre_authorized_code, tx_code, refresh_token=refresh_token, dpop=dpop)
+    except OAuthError:
+        with suppress(RateLimitedError):  # this failure still gets its own answer; the next one a 429
+            limits.hit("tx_code", client)
+        raise
     return JSONResponse(granted.to_json(), headers=_NO_STORE)
 
 
 @router.post("/nonce")
-def nonce(svc: Svc) -> JSONResponse:
+def nonce(svc: Svc, request: Request) -> JSONResponse:
+    request.app.state.rate_limits.hit("nonce", client_of(request))  # each nonce is a stored row
     return JSONResponse({"c_nonce": svc.nonce()}, headers=_NO_STORE)
 
 
