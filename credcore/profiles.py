@@ -76,7 +76,8 @@ class ClaimSpec:
         else:
             ok = type(value) is list and len(value) <= self.max_items and _ascending_uints(value, self.max_value)
         if not ok:
-            raise MalformedInputError(f"claim {self.name!r} does not have type {self.type} within bounds")
+            raise MalformedInputError(f"claim {self.name!r} does not have type {self.type} within bounds",
+                                      claim=self.name)
 
 
 # Module constants: an enum member looked up on its class costs more than the check itself (Python 3.11).

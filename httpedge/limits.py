@@ -3,17 +3,39 @@
 A declared ``Content-Length`` over the limit is refused at once; a chunked body is read up to the limit
 and then handed on from memory as one message. Either way the answer is a 413 problem, never a 500 and
 never an unbounded read. The limit may depend on the path (the verifier takes larger image bodies).
+
+Having the whole body, it also refuses a JSON body with a duplicate member (400 ``malformed_json``):
+parsers disagree on which duplicate wins (RFC 8259 §4), and pydantic and FastAPI silently keep the last.
+Checked once here for every route, whatever the declared content type: a body that starts like a JSON
+object or array is parsed with jiter's duplicate check (pydantic's own parser, a fraction of a
+verification's cost); anything else, and JSON that does not parse, is left to the route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import jiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from httpedge.problems import too_large_body
+from httpedge.problems import duplicate_member_body, too_large_body
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "has_duplicate_member"]
+
+
+def has_duplicate_member(body: bytes) -> bool:
+    """Whether ``body``, if it is JSON, has an object with a member twice (at any depth)."""
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return False
+    try:
+        jiter.from_json(body, catch_duplicate_keys=True)
+    except ValueError:
+        try:  # a duplicate, or not JSON at all (which the route answers itself)?
+            jiter.from_json(body)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 class BodyLimit:
@@ -29,7 +51,7 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    await _refuse(scope, send)
+                    await _refuse(send, 413, too_large_body(scope["path"]))
                     return
                 break
         chunks: list[bytes] = []
@@ -41,12 +63,15 @@ class BodyLimit:
             body = message.get("body", b"")
             size += len(body)
             if size > limit:
-                await _refuse(scope, send)
+                await _refuse(send, 413, too_large_body(scope["path"]))
                 return
             chunks.append(body)
             if not message.get("more_body", False):
                 break
         whole = b"".join(chunks)
+        if has_duplicate_member(whole):
+            await _refuse(send, 400, duplicate_member_body(scope["path"]))
+            return
         sent = False
 
         async def replay() -> Message:
@@ -59,9 +84,8 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _refuse(scope: Scope, send: Send) -> None:
-    body = too_large_body(scope["path"])
+async def _refuse(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -187,3 +187,9 @@ def too_large_body(instance: str) -> bytes:
     """The 413 problem, as bytes for a raw ASGI answer (the body limit runs before any route)."""
     return json.dumps(problem_body(413, PayloadTooLargeError.code, PayloadTooLargeError.title,
                                    "request body is larger than allowed", instance), separators=(",", ":")).encode()
+
+
+def duplicate_member_body(instance: str) -> bytes:
+    """The 400 for a JSON body with a duplicate member, as bytes for the body limit's raw ASGI answer."""
+    return json.dumps(problem_body(400, "malformed_json", "Body is not JSON", "request body has a duplicate member",
+                                   instance), separators=(",", ":")).encode()

@@ -90,10 +90,30 @@ class CredentialType:
         """The claims plus the derived ones, computed at ``now``; for claims already validated against the schema."""
         out = dict(claims)
         today = dt.datetime.fromtimestamp(now, ZoneInfo(tz)).date()
+        for name in self._birth_dates():
+            if isinstance(out.get(name), str):
+                _check_birth_date(name, out[name], today)
         for name, rule in self.derived.items():
             out[name] = _derive(rule, out, today)
+        if self.cp1_profile is not None:
+            self._check_profile(out)
         return out
 
+    def _birth_dates(self) -> set[str]:
+        return {"birth_date"} | {r["from"] for r in self.derived.values() if r.get("rule") == "age_at_least"}
+
+    def _check_profile(self, claims: Mapping[str, Any]) -> None:
+        """Every claim the CP1 form carries must encode, so an offer never fails later for its compact copy."""
+        source = {name: str(rule["from"]) for name, rule in self.cp1_claims.items()}
+        try:
+            PROFILES[str(self.cp1_profile)].encode_claims(self.profile_claims(claims))
+        except ClaimsInvalidError:
+            raise
+        except MalformedInputError as exc:
+            name = str(exc.context.get("claim", ""))
+            where = source.get(name, name or "(claims)")
+            raise ClaimsInvalidError(f"claim {where} cannot be encoded as the compact credential's {name or 'claims'}",
+                                     claim=where) from None
 
     def profile_claims(self, claims: Mapping[str, Any]) -> dict[str, Any]:
         """The CP1 profile's claims computed from the (prepared) credential claims. Raises ClaimsInvalidError."""
@@ -140,6 +160,21 @@ def _derive(rule: Mapping[str, Any], claims: Mapping[str, Any], today: dt.date) 
         birthday = _add_years(born, years)
         return today >= birthday
     raise TypeDefinitionError("unknown derivation rule")  # pragma: no cover - rejected by parse_type
+
+
+#: Older than this at issuance is taken for a typing error (the oldest verified person lived 122 years).
+_MAX_AGE_YEARS = 130
+
+
+def _check_birth_date(name: str, value: str, today: dt.date) -> None:
+    try:
+        born = dt.date.fromisoformat(value)
+    except ValueError:
+        raise ClaimsInvalidError(f"claim {name} is not a date", claim=name) from None
+    if born > today:
+        raise ClaimsInvalidError(f"claim {name} is in the future", claim=name)
+    if born < _add_years(today, -_MAX_AGE_YEARS):
+        raise ClaimsInvalidError(f"claim {name} is more than {_MAX_AGE_YEARS} years ago", claim=name)
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:

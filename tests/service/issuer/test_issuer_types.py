@@ -79,3 +79,39 @@ def test_operator_adds_a_type_through_the_api_and_it_is_issued(client, service):
     assert sdjwt.disclosable_claims(r.json()["credentials"][0]["credential"]) == {"plate": "12가3456", "zone": 4}
     bad = client.post("/v1/types", headers=OPERATOR, json={**PARKING, "vct": "urn:x:2", "disclosable": ["nope"]})
     assert bad.status_code == 400 and bad.json()["code"] == "type_definition_invalid"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"district": "어딘가구"}, "district"),  # no code in the type's table
+    ({"district": "123456789"}, "district"),  # digits, but beyond a 5-digit administrative code
+    ({"city": "999999"}, "city"),
+])
+def test_an_offer_whose_compact_form_cannot_be_encoded_is_refused_at_creation(client, change, field):
+    # Before: 201, and the wallet's CP1 request failed later, after the SD-JWT VC was already issued.
+    r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": {**RESIDENT_CLAIMS, **change}})
+    assert (r.status_code, r.json()["code"]) == (422, "claims_invalid"), r.text
+    assert f"claim {field} " in r.json()["detail"]
+    r = client.post("/v1/credentials", headers=CLERK, json={
+        "vct": RESIDENT, "claims": {**RESIDENT_CLAIMS, **change}, "holder_jwks": [HolderKey().jwk, HolderKey().jwk]})
+    assert r.status_code == 422, r.text
+
+
+def _seoul_today(days: int = 0) -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return (dt.datetime.now(ZoneInfo("Asia/Seoul")).date() + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize("birth", ["2999-01-01", _seoul_today(2), "1850-06-01", "0001-01-01"])
+def test_a_future_or_impossible_birth_date_is_refused(client, birth):
+    r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT,
+                                                       "claims": {**RESIDENT_CLAIMS, "birth_date": birth}})
+    assert (r.status_code, r.json()["code"]) == (422, "claims_invalid"), r.text
+    assert "claim birth_date " in r.json()["detail"]
+
+
+def test_a_birth_date_of_today_is_accepted(client):
+    r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT,
+                                                       "claims": {**RESIDENT_CLAIMS, "birth_date": _seoul_today()}})
+    assert r.status_code == 201, r.text

@@ -269,3 +269,20 @@ def test_unreferenced_disclosure(client, world):
     _, foreign, _ = bare(world.credential({"city": 1, "extra": "x"}), "extra")
     body = verify(client, _rebind(world, f"{jwt}~{mine}~{foreign}~"))
     assert failed(body)[0] == "disclosures" and failed(body)[1] in {"unreferenced_disclosure", "disclosure_mismatch"}
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"presentation":"x","policy":"no-such-policy","policy":"age-over-19"}',
+    b' {"presentation":"x","policy":"age-over-19","presentation":"y"}',
+    b'{"presentation":"x","policy":"age-over-19","received_programmes":[{"a":1,"a":2}]}',
+])
+@pytest.mark.parametrize("ctype", ["application/json", "text/plain"])
+def test_a_json_body_with_a_duplicate_member_is_refused(client, raw, ctype):
+    # Parsers disagree on which duplicate wins; the issuer refuses them, and so does the verifier.
+    _problem(client.post("/v1/verify", content=raw, headers={"content-type": ctype}), 400, "malformed_json")
+
+
+def test_duplicate_members_are_refused_on_every_json_route(client):
+    raw = b'{"policy":"age-over-19","policy":"age-over-19"}'
+    _problem(client.post("/v1/requests", content=raw, headers={"content-type": "application/json"}), 400,
+             "malformed_json")

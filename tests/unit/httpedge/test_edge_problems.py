@@ -112,3 +112,28 @@ def test_a_declared_unavailable_dependency_is_503():
     install_edge(app, problems=ProblemMap(unavailable=(DriverDown,)), body_limit=64)
     r = TestClient(app, raise_server_exceptions=False).get("/db")
     assert (r.status_code, r.json()["code"]) == (503, "infrastructure_unavailable")
+
+
+@pytest.mark.parametrize("problems", [ISSUER, VERIFIER], ids=["issuer", "verifier"])
+def test_a_json_body_with_a_duplicate_member_is_400_in_both_services(problems):
+    client = _app(problems)
+    for raw in (b'{"n":1,"n":2}', b'[{"a":1,"a":1}]'):
+        r = client.post("/typed", content=raw, headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["code"], r.json()["detail"]) == (
+            400, "malformed_json", "request body has a duplicate member")
+    assert client.post("/typed", json={"n": 1}).status_code == 200
+
+
+def test_a_rate_limited_refusal_is_429_with_retry_after():
+    from credcore.errors import RateLimitedError
+
+    assert ISSUER.status_for(RateLimitedError(retry_after=7)) == VERIFIER.status_for(RateLimitedError()) == 429
+    app = FastAPI()
+
+    @app.post("/busy")
+    def busy() -> None:
+        raise RateLimitedError("too many", retry_after=7)
+
+    install_edge(app, problems=VERIFIER, body_limit=64)
+    r = TestClient(app, raise_server_exceptions=False).post("/busy")
+    assert (r.status_code, r.json()["code"], r.headers["retry-after"]) == (429, "rate_limited", "7")
