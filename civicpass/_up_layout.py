@@ -86,7 +86,11 @@ class Layout:
     def __init__(self, data_dir: Path, host: str = "127.0.0.1") -> None:
         self.root = data_dir.resolve()
         self.host = host
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.exists() or (self.root / "dev-secrets.json").exists():
+            # databases with personal data, dev secrets, keys: the owner's only (never chmod a directory
+            # that is not a civicpass data directory, such as one passed by mistake)
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.chmod(0o700)
         (self.root / "logs").mkdir(exist_ok=True)
 
     # --- paths --------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher, sign_list_jwt
+from issuer.store.db import checkpoint
 from issuer.store.models import (
     Credential,
     CredentialItem,
@@ -171,6 +172,8 @@ class IssuerService:
                                          timer=timer or (lambda: float(clock.now())))
         #: Set when a credential's status changes, so the worker publishes without waiting for its next round.
         self.wake = threading.Event()
+        #: Set when offer claims may have been erased; the worker then checkpoints SQLite's WAL (store/db.py).
+        self.erased = threading.Event()
         self.issuance = Issuance(keys=self.keys, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
                                  status_uri=self.status_uri)
         self._key_on_chain = chain is None
@@ -442,6 +445,7 @@ class IssuerService:
                                                        claims_json=result.offer.claims_json, now=now,
                                                        ttl=self.settings.refresh_token_ttl)
         if result.error is not None:
+            self.erased.set()  # a locked or expired offer's claims were just dropped
             raise result.error
         assert result.access_token is not None
         kind = "Bearer" if proof is None else "DPoP"
@@ -549,6 +553,7 @@ class IssuerService:
 
         result, draft, head = self._with_signing_key(attempt)
         self._committed(head, draft)
+        self.erased.set()  # the offer's claims are dropped once its last configuration is issued
         return result
 
     def _reissue(self, token: str, config_id: str, proofs: list[Any],
@@ -757,7 +762,11 @@ class IssuerService:
         with self.sessions() as session:
             self.keys.refresh(session)
         with self.sessions.begin() as session:
-            offers.sweep(session, now=now)
+            if offers.sweep(session, now=now):
+                self.erased.set()
+        if self.erased.is_set():
+            self.erased.clear()
+            checkpoint(self.engine)
         if not self._key_on_chain:
             self.register_keys()
         if self._closing_pending:

@@ -11,10 +11,17 @@ default a file created and deleted for every issuance (about a fifth of SQLite's
 ever undoes one failed statement and plays no part in crash recovery.
 PostgreSQL runs at READ COMMITTED; the places that race (status slots, audit sequence) rely on unique
 constraints, not on isolation.
+
+The SQLite file holds personal data while an offer is open (its claims), so it is private: a directory
+the engine creates is 0700, and the database is created 0600 before SQLite opens it (SQLite gives its
+``-wal`` and ``-shm`` files the database file's permissions). ``secure_delete`` zeroes what is deleted or
+overwritten, and :func:`checkpoint` (run by the worker after claims were erased) moves the WAL's pages into
+the database and truncates it, so erased claims do not linger in either file.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from importlib.resources import files
 from pathlib import Path
@@ -26,7 +33,29 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "upgrade"]
+__all__ = ["checkpoint", "make_engine", "make_sessionmaker", "private_sqlite_file", "upgrade"]
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create ``path``'s directory 0700 if missing, the database 0600, and tighten existing files to 0600."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+        path.parent.chmod(0o700)  # mkdir's mode passes through the umask
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists() and f.stat().st_mode & 0o077:
+            f.chmod(0o600)
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database and truncate it (erased data then lives in neither file)."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -38,7 +67,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_recycle", 1800)  # not pre_ping: a round trip per checkout on the hot path
         return create_engine(url, **kwargs)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -50,6 +79,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA secure_delete=ON")  # erased claims are zeroed, not left in free space
         cur.close()
 
     writer = threading.RLock()

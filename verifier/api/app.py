@@ -12,15 +12,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 import httpedge
 from credcore._defaults import SystemClock
 from credcore.ports import Clock, ReplayGuard
+from verifier._db import private_dir, private_sqlite_file
 from verifier.api import routes
 from verifier.api.fastlane import VerifyFastLane
 from verifier.api.images import ImageDecoder
@@ -54,7 +57,10 @@ class Components:
 def _engine(settings: VerifierSettings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        database = make_url(url).database
+        if database and database != ":memory:":
+            private_sqlite_file(Path(database))
         engine = create_engine(url, connect_args={"timeout": 10})
 
         @event.listens_for(engine, "connect")
