@@ -337,7 +337,9 @@ def run_qr(args: argparse.Namespace) -> int:
     shown = present_offline(wallet, args.id, now=_now(), profile=args.profile, nonce=args.nonce)
     note = f"copy {shown.copy_index + 1} of profile {shown.profile}; {shown.remaining} left"
     if shown.warnings:
-        note += "; " + ", ".join(shown.warnings).replace("few_copies_left", "few copies left: civicpass wallet refresh")
+        said = {"few_copies_left": "few copies left: civicpass wallet refresh",
+                "history_damaged": "the wallet's history is damaged and this showing is not in it"}
+        note += "; " + ", ".join(said.get(w, w) for w in shown.warnings)
     if args.out:
         out = Path(args.out)
         data = shown.svg().encode() if out.suffix.lower() == ".svg" else shown.png()

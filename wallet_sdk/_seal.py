@@ -31,6 +31,8 @@ from wallet_sdk.errors import WalletCorruptError, WrongPassphraseError
 __all__ = [
     "BLOB_MAGIC",
     "DEFAULT_KDF",
+    "MAX_KDF_MEMORY",
+    "MAX_KDF_WORK",
     "TMP_MARK",
     "ScryptParams",
     "atomic_write",
@@ -45,6 +47,12 @@ _NONCE: Final = 12
 TMP_MARK: Final = ".tmp-"
 
 
+#: Ceilings on what a wallet or backup header may ask of scrypt: twice the default's memory (128 MiB), four
+#: times its work (N * r * p = 2^20).
+MAX_KDF_MEMORY: Final = 256 * 1024 * 1024
+MAX_KDF_WORK: Final = 4 * 2**20
+
+
 @dataclass(frozen=True, slots=True)
 class ScryptParams:
     """scrypt cost. The default (N=2^17, r=8, p=1: 128 MiB of memory) follows OWASP's password storage advice."""
@@ -55,10 +63,16 @@ class ScryptParams:
     salt: bytes = b""
 
     def check(self) -> None:
-        # Bounds also protect restore from a crafted header asking for gigabytes of memory.
+        # The bounds protect opening and restoring from a crafted header: each parameter alone within range
+        # still let N=2^20, r=32, p=16 through, 4 GiB and minutes of work. What is read must cost at most
+        # twice the default's memory (128 * N * r bytes) and four times its work (N * r * p).
         n_ok = 2**10 <= self.n <= 2**20 and self.n & (self.n - 1) == 0
         if not (n_ok and 1 <= self.r <= 32 and 1 <= self.p <= 16 and len(self.salt) >= 16):
             raise WalletCorruptError("key derivation parameters are out of bounds")
+        if 128 * self.n * self.r > MAX_KDF_MEMORY or self.n * self.r * self.p > MAX_KDF_WORK:
+            raise WalletCorruptError(
+                f"key derivation parameters ask for more than this SDK allows (N={self.n}, r={self.r}, p={self.p}; "
+                f"at most {MAX_KDF_MEMORY >> 20} MiB and {MAX_KDF_WORK // 2**20}x the default's work)")
 
     def with_new_salt(self) -> ScryptParams:
         return ScryptParams(self.n, self.r, self.p, secrets.token_bytes(16))

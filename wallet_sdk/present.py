@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from credcore.cp1 import TIME_STEP, decode_cp1, present_cp1
-from wallet_sdk.errors import NoUnusedCopyError
+from wallet_sdk.errors import NoUnusedCopyError, WalletCorruptError
 from wallet_sdk.qr import make_qr, render_png, render_svg, render_terminal
 from wallet_sdk.records import LogEntry
 from wallet_sdk.store import Wallet
@@ -109,7 +109,13 @@ def present_offline(
     chosen = _profile_for(wallet, credential_id, profile)
     ref = wallet.take_copy(credential_id, chosen)
     text = present_cp1(ref.copy.credential, holder_key=ref.copy.holder_key, now=now, nonce=nonce)
-    wallet.log(LogEntry(at=now, credential_id=ref.credential_id, kind="cp1", profile=chosen))
+    warnings = _warnings(wallet, ref.credential_id, ref.remaining, now)
+    try:
+        wallet.log(LogEntry(at=now, credential_id=ref.credential_id, kind="cp1", profile=chosen))
+    except WalletCorruptError:
+        # The copy is spent: its QR must be shown, or a damaged history would burn a copy per try. The
+        # history is the holder's own record, not a safeguard, so the showing goes on without its line.
+        warnings = (*warnings, "history_damaged")
     return OfflinePresentation(
         text=text,
         credential_id=ref.credential_id,
@@ -118,7 +124,7 @@ def present_offline(
         remaining=ref.remaining,
         time_step=now // TIME_STEP,
         nonce=nonce,
-        warnings=_warnings(wallet, ref.credential_id, ref.remaining, now),
+        warnings=warnings,
     )
 
 

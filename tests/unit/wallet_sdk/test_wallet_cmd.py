@@ -189,3 +189,35 @@ def test_backup_and_restore_to_a_new_directory(
     assert _only_id(capsys) == cid
     monkeypatch.setenv("CIVICPASS_WALLET_BACKUP_PASSPHRASE", "wrong")
     assert main(["wallet", "restore", str(tmp_path / "w.backup"), "--wallet", str(tmp_path / "again")]) == 2
+
+
+def test_qr_with_a_damaged_history_shows_the_copy_it_spends(
+    env: dict[str, Any], issuer: FakeIssuer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: exit 2 and the copy spent anyway, so each try burned one. Now each spent copy is shown.
+    from wallet_sdk.store import _LOG
+
+    _accept(issuer, env, "--copies", "3")
+    cid = _only_id(capsys)
+    (tmp_path / "w" / _LOG).write_bytes(b"damaged")
+    for left in (2, 1):
+        assert main(["wallet", "qr", cid, "--text"]) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("CP1:") and f"{left} left" in err and "history is damaged" in err
+
+
+def test_restore_refuses_a_backup_asking_for_huge_scrypt_parameters(
+    env: dict[str, Any], issuer: FakeIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _accept(issuer, env)
+    monkeypatch.setenv("CIVICPASS_WALLET_BACKUP_PASSPHRASE", "backup only")
+    backup = tmp_path / "w.backup"
+    assert main(["wallet", "backup", str(backup), "--insecure-fast-kdf"]) == 0
+    doc = json.loads(backup.read_text())
+    doc["kdf"].update({"n": 2**20, "r": 32, "p": 16})  # each within its old bound: 4 GiB and minutes of work
+    backup.write_text(json.dumps(doc))
+    monkeypatch.setenv("CIVICPASS_WALLET", str(tmp_path / "restored"))
+    capsys.readouterr()
+    assert main(["wallet", "restore", str(backup), "--insecure-fast-kdf"]) == 2  # refused before deriving
+    assert "more than this SDK allows" in capsys.readouterr().err
