@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import yaml
 
-from credcore.errors import MalformedInputError, NotFoundError
+from credcore.errors import MalformedInputError, NotFoundError, RefusedError
 from credcore.profiles import PROFILES, business_number_digest
 
-__all__ = ["ClaimsInvalidError", "CredentialType", "TypeRegistry", "parse_type"]
+__all__ = ["ClaimsInvalidError", "ClaimsRefusedError", "CredentialType", "TypeRegistry", "parse_type"]
 
 _RESERVED = frozenset({"iss", "iat", "exp", "nbf", "vct", "cnf", "status", "sub", "_sd", "_sd_alg", "..."})
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -37,6 +37,14 @@ _RULES = frozenset({"age_at_least"})
 class ClaimsInvalidError(MalformedInputError):
     code = "claims_invalid"
     title = "Claims do not match the credential type's schema"
+
+
+class ClaimsRefusedError(RefusedError):
+    """Claims that fit the schema but cannot be issued: a birth date in the future, or a value one of the
+    type's formats (the CP1 profile's administrative codes) cannot carry. Names the claim, never its value."""
+
+    code = "claims_refused"
+    title = "Claims cannot be issued"
 
 
 class TypeDefinitionError(MalformedInputError):
@@ -74,7 +82,8 @@ class CredentialType:
         }
 
     def prepare_claims(self, claims: object, *, now: int, tz: str) -> dict[str, Any]:
-        """Validate the clerk's claims against the schema and add derived claims. Raises ClaimsInvalidError.
+        """Validate the clerk's claims against the schema and add derived claims. Raises ClaimsInvalidError
+        (schema) or ClaimsRefusedError (a birth date in the future, a value a format of the type cannot carry).
 
         The error names the failing claim path and rule, never the value.
         """
@@ -107,12 +116,12 @@ class CredentialType:
         source = {name: str(rule["from"]) for name, rule in self.cp1_claims.items()}
         try:
             PROFILES[str(self.cp1_profile)].encode_claims(self.profile_claims(claims))
-        except ClaimsInvalidError:
-            raise
+        except ClaimsInvalidError as exc:  # no code for the value in the type's table
+            raise ClaimsRefusedError(exc.detail, **exc.context) from None
         except MalformedInputError as exc:
             name = str(exc.context.get("claim", ""))
             where = source.get(name, name or "(claims)")
-            raise ClaimsInvalidError(f"claim {where} cannot be encoded as the compact credential's {name or 'claims'}",
+            raise ClaimsRefusedError(f"claim {where} cannot be encoded as the compact credential's {name or 'claims'}",
                                      claim=where) from None
 
     def profile_claims(self, claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,9 +181,9 @@ def _check_birth_date(name: str, value: str, today: dt.date) -> None:
     except ValueError:
         raise ClaimsInvalidError(f"claim {name} is not a date", claim=name) from None
     if born > today:
-        raise ClaimsInvalidError(f"claim {name} is in the future", claim=name)
+        raise ClaimsRefusedError(f"claim {name} is in the future", claim=name)
     if born < _add_years(today, -_MAX_AGE_YEARS):
-        raise ClaimsInvalidError(f"claim {name} is more than {_MAX_AGE_YEARS} years ago", claim=name)
+        raise ClaimsRefusedError(f"claim {name} is more than {_MAX_AGE_YEARS} years ago", claim=name)
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:

@@ -350,3 +350,20 @@ def test_audit_log_pages_newest_first_and_shows_a_broken_chain(desk, service):
     with service.sessions.begin() as session:
         session.execute(text("UPDATE audit_log SET actor = 'someone else' WHERE seq = 3"))
     assert 'data-ok="no"' in desk.get("/desk/audit").text
+
+
+def test_csv_rows_an_offer_would_refuse_are_reported_before_the_job_runs(desk, service):
+    # A district CP1 has no code for, and a birth date ahead: refused per row at upload (issue 13 §8), not
+    # in the middle of the job, where the whole chunk would fail.
+    sign_in(desk, "kim")
+    token = csrf(desk, "/desk/bulk")
+    rows = ["name,birth_date,city,district,resident_since", "김하나,1990-01-02,부산광역시,해운대구,2020-01-01",
+            "김둘,1990-01-02,부산광역시,어딘가구,2020-01-01", "김셋,2999-01-02,부산광역시,중구,2020-01-01",
+            "김넷,1991-05-06,부산광역시,중구,2020-01-01"]
+    r = desk.post("/desk/bulk", data={"csrf": token, "type": "ResidentCredential"},
+                  files={"file": ("r.csv", ("\n".join(rows) + "\n").encode(), "text/csv")}, follow_redirects=True)
+    assert r.status_code == 200, r.text
+    assert re.findall(r'<tr data-line="(\d+)">', r.text) == ["3", "4"]
+    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
+    assert wait_done(desk, job_id)["done"] == 2

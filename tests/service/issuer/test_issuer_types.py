@@ -89,7 +89,7 @@ def test_operator_adds_a_type_through_the_api_and_it_is_issued(client, service):
 def test_an_offer_whose_compact_form_cannot_be_encoded_is_refused_at_creation(client, change, field):
     # Before: 201, and the wallet's CP1 request failed later, after the SD-JWT VC was already issued.
     r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": {**RESIDENT_CLAIMS, **change}})
-    assert (r.status_code, r.json()["code"]) == (422, "claims_invalid"), r.text
+    assert (r.status_code, r.json()["code"]) == (422, "claims_refused"), r.text
     assert f"claim {field} " in r.json()["detail"]
     r = client.post("/v1/credentials", headers=CLERK, json={
         "vct": RESIDENT, "claims": {**RESIDENT_CLAIMS, **change}, "holder_jwks": [HolderKey().jwk, HolderKey().jwk]})
@@ -107,7 +107,7 @@ def _seoul_today(days: int = 0) -> str:
 def test_a_future_or_impossible_birth_date_is_refused(client, birth):
     r = client.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT,
                                                        "claims": {**RESIDENT_CLAIMS, "birth_date": birth}})
-    assert (r.status_code, r.json()["code"]) == (422, "claims_invalid"), r.text
+    assert (r.status_code, r.json()["code"]) == (422, "claims_refused"), r.text
     assert "claim birth_date " in r.json()["detail"]
 
 
