@@ -330,8 +330,15 @@ class IssuerService:
         """
         now = self.clock.now()
         with self._tx() as session:
-            offer = offers.offer_for_token(session, access_token, now=now, lock=False)  # 401 before any 400
-            self._bound(offer.token_jkt, scheme, dpop, access_token or "", now, path="/notification")
+            found = offers.find_offer_for_token(session, access_token, now=now, lock=False)  # 401 before any 400
+            offer, jkt = found, found.token_jkt if found is not None else None
+            if found is None:  # a refresh grant's access token: its credential responses gave notification ids too
+                grant = refresh.grant_for_token(session, access_token or "", now=now, lock=False)
+                offer = session.get(Offer, grant.offer_id) if grant is not None else None
+                if grant is None or offer is None:
+                    raise InvalidTokenError("access token is unknown or expired")
+                jkt = grant.jkt
+            self._bound(jkt, scheme, dpop, access_token or "", now, path="/notification")
             notification_id, event = offers.parse_notification(request)
             if offer.credential_id is None or offer.credential_id != notification_id:
                 raise InvalidNotificationIdError("notification_id was not given with this access token")

@@ -222,9 +222,6 @@ def test_third_party_wallet_refreshes_with_dpop_and_gets_a_new_batch_without_an_
         assert verify_presentation(shown, trust=trust, now=now).verified
 
 
-@pytest.mark.xfail(strict=True, reason="the issuer's notification endpoint looks access tokens up among offers only: "
-                                       "a refresh grant's token gets 401 invalid_token for the notification_id "
-                                       "its credential response gave")
 def test_third_party_wallet_notifies_after_a_refresh(node_modules, issuer):
     base, _ = issuer
     offer = _offer(base)
