@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 
 from credcore._b64 import b64u_encode
@@ -25,9 +26,12 @@ class MemoryReplayGuard:
 
     def __init__(self) -> None:
         self._seen: dict[bytes, int] = {}
+        self._lock = threading.Lock()
 
     def first_use(self, key: bytes, expires_at: int) -> bool:
-        if key in self._seen:
-            return False
-        self._seen[key] = expires_at
-        return True
+        # Atomic: a service settles replay keys in worker threads (verifier.service.verify_async).
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen[key] = expires_at
+            return True

@@ -196,3 +196,27 @@ def test_library_entry_point_requires_a_replay_guard():
 
     with pytest.raises(TypeError, match="replay"):
         verify_qr("CP1:x", trust=None, policy=load_policies()["age-over-19"], now=0)  # type: ignore[call-arg]
+
+
+def test_the_memory_replay_guard_is_atomic_across_threads():
+    # Services settle replay keys in worker threads: two threads asking about one key get one True.
+    import threading
+    import time
+
+    from credcore._defaults import MemoryReplayGuard
+
+    class SlowDict(dict):  # widens the window between the membership test and the insert
+        def __contains__(self, key: object) -> bool:
+            found = super().__contains__(key)
+            time.sleep(0.05)
+            return found
+
+    guard = MemoryReplayGuard()
+    guard._seen = SlowDict()
+    answers: list[bool] = []
+    threads = [threading.Thread(target=lambda: answers.append(guard.first_use(b"k", 10))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [False, False, False, True]
