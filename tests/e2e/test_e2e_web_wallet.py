@@ -15,6 +15,7 @@ an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes t
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 import time
@@ -208,6 +209,8 @@ def test_openid4vp_request_answered_after_consent(stack: Stack, phone: Any, opti
     phone.wait_for_selector("#outcome:not(:empty)")
     result = _outcome(stack, req["id"])
     assert result["status"] == "done" and result["result"]["verified"] is True, result
+    disclosed = json.dumps(result["result"]["claims"], ensure_ascii=False)
+    assert "해운대구" in disclosed and "Kim Minji" not in disclosed  # the asked claims, and only those
     phone.click("text=뒤로")
 
 
