@@ -221,3 +221,15 @@ def test_restore_refuses_a_backup_asking_for_huge_scrypt_parameters(
     capsys.readouterr()
     assert main(["wallet", "restore", str(backup), "--insecure-fast-kdf"]) == 2  # refused before deriving
     assert "more than this SDK allows" in capsys.readouterr().err
+
+
+def test_refresh_without_a_refresh_token_says_a_new_offer_is_needed(
+    env: dict[str, Any], issuer: FakeIssuer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _accept(issuer, env, "--copies", "2") == 0
+    cid = _only_id(capsys)
+    assert main(["wallet", "refresh", "--issuer-jwk", str(env["jwk"])]) == 0
+    assert "no credential needs new copies" in capsys.readouterr().out  # not refreshable: nothing to top up
+    code = main(["wallet", "refresh", cid, "--issuer-jwk", str(env["jwk"])])
+    captured = capsys.readouterr()
+    assert code != 0 and "wallet_not_refreshable" in captured.err + captured.out
