@@ -6,10 +6,11 @@ endpoint (RFC 9449 §5: a public client's refresh token must be sender-constrain
 fresh proof by that key, so a copied token is useless without the wallet's key.
 
 Policy: ``refresh_batches_per_day`` refreshes per credential per (UTC) day; none once the credential is
-revoked (the grant is dead) or while it is suspended; none past the credential's ``exp`` or the grant's own
-``refresh_token_ttl``. Each refresh gives one access token that may fetch each configuration of the type
-once (an SD-JWT batch and a CP1 batch), signed now, with the credential's original ``exp`` and its status:
-revoking the credential revokes every copy ever issued for it.
+revoked (its sealed claims are wiped then) or while it is suspended; none past the credential's ``exp`` or
+the grant's own ``refresh_token_ttl`` (expired grants are deleted by the workers). Each refresh gives one
+access token that may fetch each configuration of the type once (an SD-JWT batch and a CP1 batch), signed
+now, with the credential's original ``exp`` and its status: revoking the credential revokes every copy ever
+issued for it.
 
 Privacy: re-signing needs the claims, and the issuer keeps none once an offer is done. The grant keeps them
 sealed (AES-256-GCM) under a key derived (HKDF-SHA256) from the refresh token, which the store holds only as
@@ -27,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from credcore.status_list import Status
@@ -42,8 +43,8 @@ from issuer.errors import (
 from issuer.offers import secret_hash
 from issuer.store.models import Credential, Offer, RefreshGrant
 
-__all__ = ["Refreshed", "check_credential", "credential_of", "grant_for_token", "open_claims", "open_grant",
-           "redeem_refresh"]
+__all__ = ["Refreshed", "check_credential", "credential_of", "forget", "grant_for_token", "open_claims",
+           "open_grant", "redeem_refresh", "sweep"]
 
 
 def _aead(secret: str) -> AESGCM:
@@ -136,3 +137,17 @@ def grant_for_token(session: Session, token: str, *, now: int, lock: bool = True
 
 def credential_of(session: Session, grant: RefreshGrant, *, now: int) -> Credential:
     return check_credential(_credential(session, grant), now=now)
+
+
+def sweep(session: Session, *, now: int) -> int:
+    """Delete grants past their lifetime (with the sealed claims they kept). Returns how many."""
+    result = session.execute(delete(RefreshGrant).where(RefreshGrant.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget(session: Session, credential_id: str) -> None:
+    """Wipe the sealed claims of a revoked credential's grants, in the caller's transaction. The rows stay
+    until they expire, so a wallet that refreshes learns the credential was revoked (not just "unknown")."""
+    offers_of = select(Offer.id).where(Offer.credential_id == credential_id)
+    session.execute(update(RefreshGrant).where(RefreshGrant.offer_id.in_(offers_of))
+                    .values(sealed_claims=b"", token_claims=None))

@@ -672,6 +672,9 @@ class IssuerService:
             if action == "reinstate" and cred.status != Status.SUSPENDED:
                 raise ConflictError("only a suspended credential can be reinstated")
             cred.status = int(target)
+            if target == Status.INVALID:
+                refresh.forget(session, cred.id)  # revocation is final: no refresh will ever need the claims
+                self.erased.set()
             lists = touch_lists(session, cred.id)
             session.flush()
             for list_id in lists:  # signed now, not at the next publication: verifiers enforce it during an outage
@@ -769,7 +772,7 @@ class IssuerService:
         with self.sessions() as session:
             self.keys.refresh(session)
         with self.sessions.begin() as session:
-            if offers.sweep(session, now=now):
+            if offers.sweep(session, now=now) + refresh.sweep(session, now=now):
                 self.erased.set()
         if self.erased.is_set():
             self.erased.clear()

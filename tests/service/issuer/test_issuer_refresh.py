@@ -174,7 +174,9 @@ def test_refreshes_are_limited_per_day(client, clock, settings, granted):
     assert refresh(client, clock, key, body["refresh_token"]).status_code == 200
 
 
-def test_no_refresh_for_a_suspended_or_revoked_credential(client, clock, granted):
+def test_no_refresh_for_a_suspended_or_revoked_credential(client, clock, service, granted):
+    from sqlalchemy import text
+
     key, body = granted
     cid = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"][0]["id"]
     assert client.post(f"/v1/credentials/{cid}/suspend", headers=OPERATOR).status_code == 200
@@ -191,6 +193,25 @@ def test_no_refresh_for_a_suspended_or_revoked_credential(client, clock, granted
     assert got.status_code == 400 and got.json()["code"] == "refresh_credential_revoked"
     r = refresh(client, clock, key, body["refresh_token"])
     assert r.status_code == 400 and r.json()["code"] == "refresh_credential_revoked"
+    with service.engine.connect() as conn:  # nothing kept to sign again with: the sealed claims are wiped
+        assert conn.execute(text("SELECT sealed_claims FROM refresh_grants")).scalar_one() == b""
+
+
+def test_grants_are_deleted_with_their_sealed_claims_when_expired(client, clock, service, settings, granted):
+    from sqlalchemy import text
+
+    def grants() -> int:
+        with service.engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM refresh_grants")).scalar_one())
+
+    assert grants() == 1
+    service.run_workers_once()
+    assert grants() == 1
+    clock.advance(settings.refresh_token_ttl)
+    service.run_workers_once()
+    assert grants() == 0
+    r = refresh(client, clock, granted[0], granted[1]["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
 def test_refresh_before_anything_was_issued_is_refused(client, clock):
