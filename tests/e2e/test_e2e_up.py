@@ -84,6 +84,14 @@ def test_up_serves_its_urls_stops_on_ctrl_c_and_continues(tmp_path):
                        json={"vct": RESIDENT, "claims": RESIDENT_CLAIMS, "holder_jwks": [holder]})
         assert r.status_code == 201, r.text
         issued_id = r.json()["id"]
+        # accredited under its URL: that is the credential's iss, and the standard route lists the signing key
+        base = issuer.removesuffix("/v1")
+        from credcore.sdjwt import unsafe_decode
+
+        decoded = unsafe_decode(r.json()["credentials"][0]["credential"])
+        meta = httpx.get(f"{base}/.well-known/jwt-vc-issuer", timeout=10).json()
+        assert decoded["payload"]["iss"] == meta["issuer"] == base
+        assert decoded["header"]["kid"] in {k["kid"] for k in meta["jwks"]["keys"]}
 
         # the demo: a QR was drawn, and the printed command makes more that the counter accepts
         assert "▀" in text or "█" in text
