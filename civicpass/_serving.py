@@ -124,6 +124,12 @@ def run(cfg: uvicorn.Config) -> None:
     from uvicorn.supervisors import Multiprocess
 
     if cfg.workers > 1:
-        Multiprocess(cfg, sockets=[cfg.bind_socket()]).run()
+        from httpedge.metrics import prepare_multiprocess, remove_multiprocess_dir
+
+        metrics_dir = prepare_multiprocess("service")  # every worker's metrics summed on each scrape
+        try:
+            Multiprocess(cfg, sockets=[cfg.bind_socket()]).run()
+        finally:
+            remove_multiprocess_dir(metrics_dir)
     else:
         uvicorn.Server(cfg).run()

@@ -43,9 +43,11 @@ def register(sub: Any) -> None:
 
 def app_from_env() -> Any:
     """uvicorn factory: settings from the environment, then the app. Runs in each worker."""
+    from httpedge.logs import configure_logging
     from issuer.api.app import create_app
     from issuer.settings import IssuerSettings
 
+    configure_logging("issuer")  # in the worker: JSON lines, the same as under civicpass up
     return create_app(IssuerSettings())
 
 

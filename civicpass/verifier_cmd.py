@@ -45,9 +45,11 @@ def register(sub: Any) -> None:
 
 def app_from_env() -> Any:
     """uvicorn factory: settings from the environment, then the app. Runs in each worker."""
+    from httpedge.logs import configure_logging
     from verifier.api.app import create_app
     from verifier.settings import VerifierSettings
 
+    configure_logging("verifier")  # in the worker: JSON lines, the same as under civicpass up
     return create_app(VerifierSettings())
 
 

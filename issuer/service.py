@@ -51,6 +51,7 @@ from issuer.errors import (
 )
 from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
 from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
+from issuer.operations import ISSUANCES
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher, sign_list_jwt
@@ -317,6 +318,7 @@ class IssuerService:
         raise KeyWindowClosedError("the signing key changed during issuance; retry")
 
     def _committed(self, head: tuple[int, str], draft: Draft) -> None:
+        ISSUANCES.labels(draft.ctype.vct).inc()
         self._audit_hint.committed(head)
         self.slots.committed(self.issuance.list_ids(draft))
 

@@ -97,6 +97,10 @@ class IssuerSettings(BaseSettings):
     #: How long a sent transaction may take to be mined before the send counts as failed (and is retried).
     chain_tx_timeout: float = Field(30.0, gt=0)
     run_workers: bool = True
+    #: Not ready (``/readyz`` 503) when an anchoring batch has waited longer than this for the chain.
+    anchor_stall_s: float = Field(600.0, gt=0)
+    #: ``/metrics`` needs this bearer token when set; without one it answers loopback clients only.
+    metrics_token: SecretStr | None = None
     #: After a rotation the old key's window stays open this long (clock skew between issuer hosts plus one
     #: block): a process that has not seen the rotation yet may still sign with it until then, never after.
     key_close_grace: int = Field(10, ge=1, le=3600)

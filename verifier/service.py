@@ -23,6 +23,7 @@ from credcore.ports import Clock, ReplayGuard
 from credcore.trust import TrustSnapshot
 from credcore.verification import Check, CheckOutcome, Code, VerificationResult, verify_presentation
 from verifier.errors import UnknownPolicyError
+from verifier.operations import count_verification
 from verifier.policies import Policy, PolicyDecision, evaluate
 
 __all__ = [
@@ -188,7 +189,9 @@ class VerifierService:
         result = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience)
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
-        return Verdict(result, decision, stale, self.max_snapshot_age_s)
+        verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
+        count_verification(verdict, policy_name)
+        return verdict
 
     async def verify_async(
         self,
@@ -218,7 +221,9 @@ class VerifierService:
                 break
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
-        return Verdict(result, decision, stale, self.max_snapshot_age_s)
+        verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
+        count_verification(verdict, policy_name)
+        return verdict
 
     def check(self, presentation: str, snap: TrustSnapshot, now: int, *, nonce: str | None,
               audience: str | None, replay: ReplayGuard | None = None) -> VerificationResult:

@@ -85,6 +85,8 @@ class VerifierSettings(BaseSettings):
     #: Private JWK (JSON) signing request objects; dev generates one and keeps it under data_dir.
     request_signing_jwk: SecretStr | None = None
     request_ttl_s: PositiveInt = 300
+    #: ``/metrics`` needs this bearer token when set; without one it answers loopback clients only.
+    metrics_token: SecretStr | None = None
 
     @field_validator("rate_limit_requests")
     @classmethod

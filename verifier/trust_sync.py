@@ -45,6 +45,7 @@ from credcore.issuer_metadata import check_against_chain, metadata_url, parse_is
 from credcore.ports import Clock
 from credcore.status_list import STATUS_LIST_JWT_TYP, StatusList, stricter_only, verify_status_list_jwt
 from credcore.trust import StatusListRecord, TrustSnapshot
+from httpedge.metrics import CHAIN_RPC_ERRORS
 from verifier.settings import VerifierSettings
 from verifier.snapshot_file import load_snapshot, save_snapshot
 
@@ -164,6 +165,8 @@ class TrustKeeper:
         self._state: TrustState | None = None
         self._lock = threading.Lock()  # one sync at a time; readers never wait (they read a reference)
         self.last_report: SyncReport | None = None
+        self._head: int | None = None  # the chain head last seen (readiness probe, head poll)
+        self._behind_since: int | None = None  # when the head first passed what the snapshot has read
         try:
             loaded = load_snapshot(snapshot_path)
         except CredError:
@@ -213,10 +216,12 @@ class TrustKeeper:
             try:
                 state = self._sync.sync(self._state, progress=_log_progress)
             except InfrastructureError as exc:
+                CHAIN_RPC_ERRORS.labels("verifier", "sync").inc()
                 log.warning("trust sync: %s; serving the snapshot of block %s", exc.code, self._snap.block_number)
                 self.last_report = SyncReport(False, self._snap.block_number, error=exc.code)
                 return self.last_report
             except Exception:  # a node answering nonsense is as good as no node: keep serving
+                CHAIN_RPC_ERRORS.labels("verifier", "sync").inc()
                 log.exception("trust sync failed; serving the snapshot of block %s", self._snap.block_number)
                 self.last_report = SyncReport(False, self._snap.block_number, error="sync_failed")
                 return self.last_report
@@ -247,6 +252,8 @@ class TrustKeeper:
             except OSError:
                 log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
             self.last_report = SyncReport(True, snap.block_number, accepted, tuple(rejected))
+            if self._head is None or (snap.block_number or 0) >= self._head:
+                self._behind_since = None
             return self.last_report
 
     def poll_status_lists(self) -> int:
@@ -328,9 +335,32 @@ class TrustKeeper:
             return False
         known = self._state.block_number if self._state is not None else -1
         try:
-            return self._sync.head() > known
+            return self.chain_head() > known
         except Exception:  # the next full round logs the outage; a head probe stays quiet
             return False
+
+    def chain_head(self) -> int:
+        """The newest block a sync would read (one ``eth_blockNumber``); raises when the chain does not answer."""
+        if self._sync is None:
+            raise InfrastructureError("no chain configured")
+        try:
+            head = self._sync.head()
+        except Exception:
+            CHAIN_RPC_ERRORS.labels("verifier", "head").inc()
+            raise
+        self._head = head
+        known = self._snap.block_number
+        if (known is None or head > known) and self._behind_since is None:
+            self._behind_since = self.clock.now()
+        return head
+
+    def lag(self, now: int) -> tuple[int, int]:
+        """How far the snapshot trails the chain head last seen: (blocks, seconds since it first did)."""
+        if self._head is None:
+            return 0, 0
+        blocks = max(0, self._head - (self._snap.block_number or 0))
+        since = self._behind_since
+        return blocks, 0 if blocks == 0 or since is None else max(0, now - since)
 
     async def run(self, interval: float, *, head_poll: float | None = None, status_poll: float | None = None
                   ) -> None:

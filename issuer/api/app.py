@@ -27,6 +27,7 @@ from issuer.api.problems import PROBLEMS
 from issuer.api.routes import admin, oid4vci
 from issuer.desk.service import DeskService
 from issuer.desk.web import install as install_desk
+from issuer.operations import CountingChain, IssuerCollector, probes
 from issuer.ratelimit import RateLimits
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
@@ -50,7 +51,7 @@ def build_service(
     if chain is None and settings.chain_rpc_url is not None:
         from issuer.chain import connect_chain
 
-        chain = connect_chain(settings)
+        chain = CountingChain(connect_chain(settings))
     service = IssuerService(
         settings,
         make_sessionmaker(engine),
@@ -104,17 +105,17 @@ def create_app(
     admin.document(app)
     install_desk(app, DeskService(svc))
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "issuer": svc.issuer_id, "kid": svc.keys.active_kid}
-
     def body_limit(path: str) -> int:  # the desk's CSV upload may be larger than any API body
         return settings.desk_max_upload_bytes if path == "/desk/bulk" else settings.max_body_bytes
 
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     # The OpenID4VCI endpoints and status lists take CORS for the browser wallet; /credentials (admin) does not.
     httpedge.install(app, problems=PROBLEMS, body_limit=body_limit,
                      wallet_routes=("/.well-known/", "/token", "/nonce", "/credential", "/notification",
-                                    "/status-lists/"), not_wallet_routes=("/credentials",))
+                                    "/status-lists/"), not_wallet_routes=("/credentials",),
+                     readiness=httpedge.Readiness(probes(svc, stall_s=settings.anchor_stall_s)),
+                     health=lambda: {"issuer": svc.issuer_id, "kid": svc.keys.active_kid},
+                     metrics_token=lambda: token, collectors=lambda: [IssuerCollector(svc)])
     return app
 
 
@@ -125,7 +126,7 @@ def _work(svc: IssuerService, stop: threading.Event) -> None:
         try:
             svc.run_workers_once()
         except Exception as exc:  # the worker must survive a bad round (e.g. database restarting)
-            _log.warning("issuer worker round failed: %s", type(exc).__name__)
+            _log.warning("issuer worker round failed (%s)", type(exc).__name__, exc_info=True)
         # A status change wakes the worker at once; a publication the rate limit holds back is due the moment
         # the limit lapses, not at the next whole round.
         svc.wake.wait(min(period, svc.publisher.seconds_until_allowed() or period))

@@ -61,6 +61,7 @@ def checkpoint(engine: Engine) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; creates the parent directory of a SQLite file."""
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)  # errors (and the tracebacks we log) never quote bound values
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)

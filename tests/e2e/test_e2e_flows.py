@@ -1,12 +1,18 @@
 """The whole path, over HTTP between real processes (embedded chain, SQLite): issuance with a PIN, anchoring,
 a CP1 QR photo verified at the counter, revocation, a grant check through OpenID4VP, key rotation, the counter
-page in headless Chromium reading a wallet QR from its camera, and a counter that keeps verifying while the
-chain is down. The tests share one system and run in file order; the chain outage is last."""
+page in headless Chromium reading a wallet QR from its camera, a counter that keeps verifying while the
+chain is down, and readiness, metrics and request logs while the chain process hangs. The tests share one
+system and run in file order; the chain outages are last."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
 import time
 
+import httpx
 import pytest
 from e2e_world import (
     GRANT,
@@ -211,3 +217,42 @@ def test_counter_keeps_verifying_while_the_chain_is_down_and_catches_up(stack, t
     caught_up = stack.wait_synced(block=offline["block"] + 1, timeout=40)  # the anchors held back land
     assert caught_up["age_seconds"] <= 5
     assert stack.verify(holder.qr(later.id).text, "resident-basic")["verified"] is True
+
+
+def _ready(stack, name: str) -> httpx.Response:
+    return stack.http.get(f"{stack.urls[name]}/readyz", timeout=10)
+
+
+def test_readiness_with_the_chain_process_stopped_metrics_after_verifications_and_request_ids(stack):
+    services = ("cityhall", "verifier")
+    for name in services:
+        eventually(lambda n=name: _ready(stack, n).status_code == 200 or None, f"{name} ready", 30)
+    metrics = stack.http.get(f"{stack.urls['verifier']}/metrics").text
+    r = stack.http.post(f"{stack.urls['verifier']}/v1/verify", headers={"X-Request-ID": "e2e-ops-1"},
+                        json={"presentation": "CP1:NOT-A-QR", "policy": "resident-basic"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "e2e-ops-1"
+    after = stack.http.get(f"{stack.urls['verifier']}/metrics").text
+    line = re.compile(r"^civicpass_verifications_total\{[^}]*\} (\S+)$", re.MULTILINE)  # every worker's sum
+    assert sum(map(float, line.findall(after))) - sum(map(float, line.findall(metrics))) == 1, after
+    logged = [json.loads(x) for x in stack.procs["verifier"].text().splitlines() if x.startswith("{")]
+    mine = [x for x in logged if x.get("request_id") == "e2e-ops-1" and x.get("route")]
+    assert [(x["svc"], x["route"], x["status"]) for x in mine] == [("verifier", "/v1/verify", 200)]
+
+    chain = stack.procs["chain"].proc
+    os.kill(chain.pid, signal.SIGSTOP)  # the chain hangs: it accepts connections and never answers
+    try:
+        for name in services:
+            body = eventually(lambda n=name: (r := _ready(stack, n)).status_code == 503 and r.json(),
+                              f"{name} not ready while the chain hangs", 20)
+            assert body["components"]["chain"] == {**body["components"]["chain"], "state": "down"}
+            assert body["components"]["database"]["state"] == "up"
+            for path in ("/healthz", "/readyz"):
+                for _ in range(5):
+                    started = time.perf_counter()
+                    stack.http.get(f"{stack.urls[name]}{path}", timeout=10)
+                    # never waiting on the chain: a blocked probe would take its 2 s timeout or more
+                    assert time.perf_counter() - started < 0.5, (name, path)
+    finally:
+        os.kill(chain.pid, signal.SIGCONT)
+    for name in services:
+        eventually(lambda n=name: _ready(stack, n).status_code == 200 or None, f"{name} ready again", 30)

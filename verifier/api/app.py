@@ -29,6 +29,7 @@ from verifier.api.fastlane import VerifyFastLane
 from verifier.api.images import ImageDecoder
 from verifier.api.problems import PROBLEMS
 from verifier.openid4vp import PresentationRequests
+from verifier.operations import VerifierCollector, probes
 from verifier.policies import load_policies
 from verifier.ratelimit import RateLimits
 from verifier.replay import AsyncRedisReplayCache, RedisReplayCache, SqlReplayCache
@@ -150,6 +151,9 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
 
     if fast_verify:
         app.add_middleware(VerifyFastLane)  # added before the edge, so the edge's body limit runs first
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     # The OpenID4VP request objects and the direct_post endpoint take CORS for the browser wallet.
-    httpedge.install(app, problems=PROBLEMS, body_limit=limit_for, wallet_routes=("/v1/requests/", "/v1/openid4vp/"))
+    httpedge.install(app, problems=PROBLEMS, body_limit=limit_for, wallet_routes=("/v1/requests/", "/v1/openid4vp/"),
+                     readiness=httpedge.Readiness(probes(parts)), metrics_token=lambda: token,
+                     collectors=lambda: [VerifierCollector(parts)])
     return app

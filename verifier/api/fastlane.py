@@ -62,11 +62,16 @@ async def answer_verify(svc: VerifierService, raw: bytes) -> Response:
 class VerifyFastLane:
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._route: Any = None  # the documented route, named on the scope as the router would (request logs)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != VERIFY_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        if self._route is None:
+            self._route = next(r for r in scope["app"].router.routes
+                               if getattr(r, "path", None) == VERIFY_PATH and "POST" in getattr(r, "methods", ()))
+        scope["route"] = self._route
         message = await receive()  # BodyLimit hands on the whole body as one message
         if message["type"] != "http.request":
             return  # the client left

@@ -1,0 +1,144 @@
+"""The edge's request observer and JSON logs: request ids, route templates, tracebacks, never paths or data."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+
+import pytest
+from fastapi import FastAPI
+
+from httpedge import ProblemMap
+from httpedge import install as install_edge
+from httpedge.logs import JsonFormatter
+
+with warnings.catch_warnings():  # starlette prefers httpx2 for its TestClient; httpx is what we pin
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def logged():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("cityhall"))
+    loggers = [logging.getLogger(n) for n in ("civicpass", "test.edge")]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+    yield out
+    for lg in loggers:
+        lg.removeHandler(handler)
+        lg.setLevel(logging.NOTSET)
+
+
+def _client(token: str | None = None) -> TestClient:
+    app = FastAPI()
+
+    @app.get("/v1/credentials/{credential_id}")
+    def get(credential_id: str) -> dict[str, str]:
+        logging.getLogger("test.edge").info("looked up")
+        return {"ok": "yes"}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("bug")
+
+    install_edge(app, problems=ProblemMap(), body_limit=1024, metrics_token=lambda: token)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def _lines(out: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_access_lines_name_the_route_template_and_request_id_never_the_path(logged):
+    client = _client()
+    r = client.get("/v1/credentials/secret-id?tx_code=123456", headers={"X-Request-ID": "lb-42"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "lb-42"
+    assert client.get("/nowhere/secret").status_code == 404
+    lines = _lines(logged)
+    looked_up, first, second = lines
+    assert looked_up["msg"] == "looked up" and looked_up["request_id"] == "lb-42"  # lines inside the request too
+    assert {k: first[k] for k in ("svc", "method", "route", "status", "request_id")} == {
+        "svc": "cityhall", "method": "GET", "route": "/v1/credentials/{credential_id}", "status": 200,
+        "request_id": "lb-42"}
+    assert first["ms"] >= 0
+    assert (second["route"], second["status"]) == ("unmatched", 404)
+    assert len(second["request_id"]) == 32  # made here when the client sends none
+    assert "secret" not in logged.getvalue() and "123456" not in logged.getvalue()
+
+
+@pytest.mark.parametrize("sent", ["x" * 65, "a b", "<script>", ""])
+def test_an_unsafe_request_id_is_replaced(sent):
+    r = _client().get("/healthz", headers={"X-Request-ID": sent})
+    assert r.headers["x-request-id"] != sent and len(r.headers["x-request-id"]) == 32
+
+
+def test_an_exception_is_logged_with_its_traceback_and_request_id(logged):
+    r = _client().get("/boom", headers={"X-Request-ID": "r-1"})
+    assert r.status_code == 500 and "bug" not in r.text
+    error = next(line for line in _lines(logged) if line["level"] == "error")
+    assert error["error"] == "RuntimeError" and "Traceback" in error["traceback"] and "boom" in error["traceback"]
+    assert error["request_id"] == "r-1"
+
+
+def test_health_answers_without_dependencies_and_ready_without_probes():
+    client = _client()
+    assert client.get("/healthz").json() == {"status": "ok"}
+    with client:
+        assert client.get("/readyz").json() == {"status": "ready", "components": {}}
+
+
+def test_metrics_are_prometheus_text_with_route_templates():
+    client = _client()
+    client.get("/v1/credentials/abc")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert ('civicpass_http_request_duration_seconds_count{method="GET",route="/v1/credentials/{credential_id}",'
+            'status="200"}') in r.text
+    assert "abc" not in r.text
+
+
+def test_metrics_need_the_token_when_one_is_set():
+    client = _client(token="t" * 32)
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert client.get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}).status_code == 200
+
+
+def test_a_hung_probe_makes_readyz_503_and_never_holds_the_answer():
+    import threading
+    import time
+
+    from httpedge import Readiness
+
+    release = threading.Event()
+    calls = []
+
+    def hangs() -> None:
+        calls.append(1)
+        release.wait(10)
+
+    app = FastAPI()
+    install_edge(app, problems=ProblemMap(), body_limit=1024,
+                 readiness=Readiness({"chain": hangs, "database": lambda: None}, timeout=0.2, interval=0.05))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 5
+        while client.get("/readyz").json()["components"]["chain"]["state"] != "down":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.perf_counter()
+        r = client.get("/readyz")
+        assert time.perf_counter() - started < 0.1
+        assert r.status_code == 503 and r.json()["components"]["chain"]["reason"] == "timeout"
+        assert r.json()["components"]["database"]["state"] == "up"
+        time.sleep(0.3)
+        assert len(calls) == 1  # a hung probe is never started twice
+        release.set()
+        deadline = time.monotonic() + 5
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
