@@ -9,7 +9,7 @@ once per time step and a nonce once, whichever worker sees it.
   says another use got there first. There is no read-then-write window. (``RETURNING`` rather than the
   row count, which psycopg does not report reliably for a conditional upsert.)
 - Redis: ``SET key 1 NX EX ttl``, the textbook atomic once-only marker; Redis expires the key itself.
-  The service uses an event-loop client (:class:`AsyncRedisReplayCache`, on :mod:`verifier._resp`) so a
+  The service uses redis-py's asyncio client (:class:`AsyncRedisReplayCache`, replies parsed by hiredis) so a
   worker keeps serving while Redis answers: credcore's pipeline is synchronous, so it runs with a
   :class:`verifier.service.DeferredReplay` that records the keys it asks about, and the service settles them
   afterwards.
@@ -17,16 +17,24 @@ once per time step and a nonce once, whichever worker sees it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from typing import Any, Final
+from urllib.parse import urlsplit
 
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import BigInteger, Column, Engine, LargeBinary, MetaData, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from credcore.errors import InfrastructureError
 from credcore.ports import Clock
 from verifier._db import create_tables
-from verifier._resp import RedisUnavailable, RespClient
 
 __all__ = ["AsyncRedisReplayCache", "RedisReplayCache", "SqlReplayCache", "replay_table"]
 
@@ -96,24 +104,89 @@ class RedisReplayCache:
         return 0  # Redis expires keys itself
 
 
-class AsyncRedisReplayCache:
-    """The Redis cache for the event loop, on :class:`verifier._resp.RespClient` (same keys as
-    :class:`RedisReplayCache`, so workers on either client share one cache)."""
+class _FailFastPool(redis.asyncio.ConnectionPool):
+    """redis-py's pool, except that for ``timeout`` seconds after a failed connection attempt every call fails at
+    once: when Redis is down or unreachable the calls behind a failed attempt fail with it, rather than each
+    waiting its own connection timeout (a worker under load would pile up a connection attempt per request)."""
 
-    def __init__(self, client: RespClient, clock: Clock) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timeout = float(kwargs["socket_connect_timeout"])
+        self._failed_at: float | None = None
+
+    async def ensure_connection(self, connection: Any) -> None:
+        # Called under the pool's lock, where calls queue while a connection is being made.
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self._timeout:
+            raise RedisConnectionError("Redis was unreachable a moment ago")
+        try:
+            await super().ensure_connection(connection)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+
+
+class AsyncRedisReplayCache:
+    """The Redis cache for the event loop, on redis-py's asyncio client (same keys as :class:`RedisReplayCache`,
+    so workers on either client share one cache).
+
+    Failure is loud and bounded: no retries, an answer or a connection within ``timeout`` seconds or
+    :class:`~credcore.errors.InfrastructureError`; the next call after a dropped connection reconnects.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, clock: Clock) -> None:
         self._redis = client
         self._clock = clock
+        self._batch: list[tuple[bytes, int, asyncio.Future[bool]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout: float = 2.0) -> AsyncRedisReplayCache:
-        return cls(RespClient.from_url(url, timeout=timeout), clock)
+        """``redis://[[user]:password@]host[:port][/db]`` or ``rediss://`` (TLS, certificates verified)."""
+        parts = urlsplit(url)
+        db = parts.path.strip("/")
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname or (db and not db.isdigit()):
+            raise ValueError("the Redis URL must be redis://host[:port][/db] or rediss://...")
+        # No CLIENT SETINFO round trips on connect, no health-check pings, no retries with back-off (a down
+        # Redis must answer 503 within the timeout, not after seconds of retrying).
+        pool = _FailFastPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                      retry=Retry(NoBackoff(), 0), lib_name=None, lib_version=None)
+        return cls(redis.asyncio.Redis(connection_pool=pool), clock)
 
     async def first_use(self, key: bytes, expires_at: int) -> bool:
-        ttl = max(1, expires_at - self._clock.now())
+        # The SETs asked for in one turn of the event loop go to Redis as one pipeline: under load several
+        # requests' replay checks share one round trip through redis-py instead of one each.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if not self._batch:
+            loop.call_soon(self._send)
+        name = RedisReplayCache.PREFIX + _digest(key).hex().encode()
+        self._batch.append((name, max(1, expires_at - self._clock.now()), future))
+        return await future
+
+    def _send(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.ensure_future(self._pipeline(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _pipeline(self, batch: list[tuple[bytes, int, asyncio.Future[bool]]]) -> None:
         try:
-            return await self._redis.set_nx_ex(RedisReplayCache.PREFIX + _digest(key).hex().encode(), b"1", ttl)
-        except RedisUnavailable as exc:
-            raise InfrastructureError("replay cache (Redis) unavailable") from exc
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name, ttl, _ in batch:
+                    pipe.set(name, b"1", nx=True, ex=ttl)
+                replies = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            replies = [exc] * len(batch)
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # the request went away
+                continue
+            if isinstance(reply, BaseException):
+                error = InfrastructureError("replay cache (Redis) unavailable")
+                error.__cause__ = reply
+                future.set_exception(error)
+            else:
+                future.set_result(bool(reply))
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)

@@ -1,15 +1,17 @@
-"""The replay cache's event-loop Redis client (verifier/_resp.py).
+"""The verifier's event-loop replay cache (:class:`verifier.replay.AsyncRedisReplayCache`, redis-py's asyncio
+client with hiredis), and how it fails.
 
-Against the real Redis (required in CI): SET NX EX semantics, TTLs, the database from the URL, pipelined
-concurrent calls. Against small scripted servers: replies split across packets, error replies, a server
-that never answers, one that drops the connection, garbage, AUTH. Every test runs on asyncio's loop and
-on uvloop (the one the service runs on).
+Against the real Redis (required in CI): SET NX EX semantics, TTLs, concurrent calls, keys shared with the
+synchronous cache. Against small scripted servers: replies split across packets, error replies, a server
+that never answers, one that drops the connection, garbage, AUTH and the database from the URL, calls
+behind a failed connection. Every test runs on asyncio's loop and on uvloop (the one the service runs on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import socket
 import time
@@ -19,7 +21,6 @@ import pytest
 import uvloop
 
 from credcore.errors import InfrastructureError
-from verifier._resp import RedisUnavailable, RespClient, command
 from verifier.replay import AsyncRedisReplayCache, RedisReplayCache
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
@@ -92,37 +93,40 @@ async def scripted(script: Script) -> AsyncIterator[tuple[int, list[list[bytes]]
 
 
 # --- the real Redis -------------------------------------------------------------------------------------
+def _stored(key: bytes) -> bytes:
+    return RedisReplayCache.PREFIX + hashlib.sha256(key).hexdigest().encode()
+
+
 def test_set_nx_ex_on_redis(run, redis_url):
     import redis
 
-    key = b"civicpass:test:resp:" + secrets.token_hex(8).encode()
+    key = secrets.token_bytes(16)
 
     async def go() -> list[bool]:
-        client = RespClient.from_url(redis_url)
+        cache = AsyncRedisReplayCache.from_url(redis_url, Clock())
         try:
-            return [await client.set_nx_ex(key, b"1", 30), await client.set_nx_ex(key, b"1", 30)]
+            return [await cache.first_use(key, 1_030), await cache.first_use(key, 1_030)]
         finally:
-            await client.aclose()
+            await cache.aclose()
 
     assert run(go()) == [True, False]
-    sync = redis.Redis.from_url(redis_url)  # the URL's database, as redis-py reads it
-    assert 0 < sync.ttl(key) <= 30
+    sync = redis.Redis.from_url(redis_url)  # the URL's database, as the synchronous cache reads it
+    assert 0 < sync.ttl(_stored(key)) <= 30
     sync.close()
 
 
-def test_concurrent_calls_are_pipelined_and_answered_in_order(run, redis_url):
-    prefix = b"civicpass:test:resp:" + secrets.token_hex(8).encode()
-    keys = [prefix + b":%d" % (i % 50) for i in range(200)]  # each key four times, interleaved
+def test_concurrent_calls_have_one_winner_per_key(run, redis_url):
+    keys = [secrets.token_bytes(16) for _ in range(50)]
 
     async def go() -> list[bool]:
-        client = RespClient.from_url(redis_url)
+        cache = AsyncRedisReplayCache.from_url(redis_url, Clock())
         try:
-            return list(await asyncio.gather(*(client.set_nx_ex(k, b"1", 30) for k in keys)))
+            return list(await asyncio.gather(*(cache.first_use(keys[i % 50], 1_030) for i in range(200))))
         finally:
-            await client.aclose()
+            await cache.aclose()
 
     wins = run(go())
-    assert wins == [True] * 50 + [False] * 150
+    assert [sum(wins[i::50]) for i in range(50)] == [1] * 50  # each key four times, interleaved
 
 
 def test_async_and_sync_caches_share_keys(run, redis_url):
@@ -143,6 +147,10 @@ def test_async_and_sync_caches_share_keys(run, redis_url):
 
 
 # --- scripted servers -----------------------------------------------------------------------------------
+def _cache(port: int, timeout: float = 2.0, auth: str = "") -> AsyncRedisReplayCache:
+    return AsyncRedisReplayCache.from_url(f"redis://{auth}127.0.0.1:{port}/0", Clock(), timeout=timeout)
+
+
 def test_replies_split_across_packets(run):
     keys: set[bytes] = set()
 
@@ -157,29 +165,45 @@ def test_replies_split_across_packets(run):
 
     async def go() -> list[bool]:
         async with scripted(ok_once_then_exists) as (port, _, _):
-            client = RespClient("127.0.0.1", port)
-            results = list(await asyncio.gather(*(client.set_nx_ex(k, b"1", 5) for k in [b"a", b"b", b"a"])))
-            await client.aclose()
+            cache = _cache(port)
+            results = [await cache.first_use(k, 1_005) for k in [b"a", b"b", b"a"]]
+            await cache.aclose()
             return results
 
     assert run(go()) == [True, True, False]
 
 
 def test_error_reply_fails_that_call_only(run):
+    bad = _stored(b"bad")
+
     async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
-        writer.write(b"-OOM command not allowed\r\n" if cmd[1] == b"bad" else b"+OK\r\n")
+        writer.write(b"-OOM command not allowed\r\n" if cmd[1] == bad else b"+OK\r\n")
 
     async def go() -> tuple[str, bool, int]:
         async with scripted(script) as (port, _, connections):
-            client = RespClient("127.0.0.1", port)
-            with pytest.raises(RedisUnavailable) as err:
-                await client.set_nx_ex(b"bad", b"1", 5)
-            ok = await client.set_nx_ex(b"good", b"1", 5)
-            await client.aclose()
-            return str(err.value), ok, connections[0]
+            cache = _cache(port)
+            with pytest.raises(InfrastructureError) as err:
+                await cache.first_use(b"bad", 1_005)
+            ok = await cache.first_use(b"good", 1_005)
+            await cache.aclose()
+            return str(err.value.__cause__), ok, connections[0]
 
     message, ok, connections = run(go())
-    assert "OOM" in message and ok is True and connections == 1
+    assert "command not allowed" in message and ok is True and connections == 1
+
+
+def test_calls_of_one_loop_turn_share_one_round_trip(run):
+    async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
+        writer.write(b"+OK\r\n")
+
+    async def go() -> tuple[list[bool], int]:
+        async with scripted(script) as (port, _, connections):
+            cache = _cache(port)
+            results = list(await asyncio.gather(*(cache.first_use(b"k%d" % i, 1_005) for i in range(20))))
+            await cache.aclose()
+            return results, connections[0]
+
+    assert run(go()) == ([True] * 20, 1)  # one pipeline on one connection, not twenty connections
 
 
 def test_silent_server_times_out(run):
@@ -188,51 +212,68 @@ def test_silent_server_times_out(run):
 
     async def go() -> float:
         async with scripted(script) as (port, _, _):
-            client = RespClient("127.0.0.1", port, timeout=0.2)
+            cache = _cache(port, timeout=0.2)
             started = time.monotonic()
-            with pytest.raises(RedisUnavailable, match="did not answer"):
-                await asyncio.gather(client.set_nx_ex(b"a", b"1", 5), client.set_nx_ex(b"b", b"1", 5))
-            await client.aclose()
+            with pytest.raises(InfrastructureError):
+                await asyncio.gather(cache.first_use(b"a", 1_005), cache.first_use(b"b", 1_005))
+            await cache.aclose()
             return time.monotonic() - started
 
     assert 0.15 < run(go()) < 1.5
 
 
-def test_dropped_connection_fails_pending_calls_and_the_next_call_reconnects(run):
+def test_dropped_connection_fails_the_call_and_the_next_call_reconnects(run):
+    drop = _stored(b"drop")
+
     async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
-        if cmd[1] == b"drop":
+        if cmd[1] == drop:
             writer.transport.abort()
         else:
             writer.write(b"+OK\r\n")
 
     async def go() -> tuple[bool, int]:
         async with scripted(script) as (port, _, connections):
-            client = RespClient("127.0.0.1", port)
-            with pytest.raises(RedisUnavailable, match="lost"):
-                await client.set_nx_ex(b"drop", b"1", 5)
-            ok = await client.set_nx_ex(b"next", b"1", 5)
-            await client.aclose()
+            cache = _cache(port)
+            with pytest.raises(InfrastructureError):
+                await cache.first_use(b"drop", 1_005)
+            ok = await cache.first_use(b"next", 1_005)
+            await cache.aclose()
             return ok, connections[0]
 
     assert run(go()) == (True, 2)
 
 
-@pytest.mark.parametrize("reply", [b"?what\r\n", b"$abc\r\n", b"+OK\r\n+OK\r\n"])
-def test_garbage_or_unasked_replies_drop_the_connection(run, reply):
+@pytest.mark.parametrize("reply", [b"?what\r\n", b"$abc\r\n", b"*x\r\n"])
+def test_garbage_replies_are_unavailable_and_the_next_call_reconnects(run, reply):
     async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
-        writer.write(reply)
+        writer.write(reply if cmd[1] == _stored(b"a") else b"+OK\r\n")
 
-    async def go() -> None:
-        async with scripted(script) as (port, _, _):
-            client = RespClient("127.0.0.1", port)
-            with contextlib.suppress(RedisUnavailable):
-                await client.set_nx_ex(b"a", b"1", 5)  # the first "+OK" of the last case answers this one
-            with pytest.raises(RedisUnavailable):
-                await client.set_nx_ex(b"b", b"1", 5)
-                await client.set_nx_ex(b"c", b"1", 5)
-            await client.aclose()
+    async def go() -> tuple[bool, int]:
+        async with scripted(script) as (port, _, connections):
+            cache = _cache(port)
+            with pytest.raises(InfrastructureError):
+                await cache.first_use(b"a", 1_005)
+            ok = await cache.first_use(b"b", 1_005)
+            await cache.aclose()
+            return ok, connections[0]
 
-    run(go())
+    assert run(go()) == (True, 2)
+
+
+def test_a_reply_nobody_asked_for_never_answers_the_next_call(run):
+    async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
+        writer.write(b"+OK\r\n" + (b"$-1\r\n" if cmd[1] == _stored(b"a") else b""))
+
+    async def go() -> tuple[list[bool], int]:
+        async with scripted(script) as (port, _, connections):
+            cache = _cache(port)
+            first = await cache.first_use(b"a", 1_005)
+            await asyncio.sleep(0.05)  # the stray "$-1" (the "already used" answer) is waiting on the socket
+            second = await cache.first_use(b"b", 1_005)
+            await cache.aclose()
+            return [first, second], connections[0]
+
+    assert run(go()) == ([True, True], 2)  # the connection holding it was replaced
 
 
 def test_auth_and_database_come_from_the_url(run):
@@ -241,12 +282,13 @@ def test_auth_and_database_come_from_the_url(run):
 
     async def go() -> list[list[bytes]]:
         async with scripted(script) as (port, seen, _):
-            client = RespClient.from_url(f"redis://counter:s%40cret@127.0.0.1:{port}/3")
-            await client.set_nx_ex(b"k", b"1", 7)
-            await client.aclose()
+            cache = AsyncRedisReplayCache.from_url(f"redis://counter:s%40cret@127.0.0.1:{port}/3", Clock())
+            await cache.first_use(b"k", 1_007)
+            await cache.aclose()
             return seen
 
-    assert run(go()) == [[b"AUTH", b"counter", b"s@cret"], [b"SELECT", b"3"], [b"SET", b"k", b"1", b"NX", b"EX", b"7"]]
+    assert run(go()) == [[b"AUTH", b"counter", b"s@cret"], [b"SELECT", b"3"],
+                         [b"SET", _stored(b"k"), b"1", b"NX", b"EX", b"7"]]
 
 
 def test_refused_auth_is_unavailable(run):
@@ -255,31 +297,38 @@ def test_refused_auth_is_unavailable(run):
 
     async def go() -> None:
         async with scripted(script) as (port, _, _):
-            client = RespClient.from_url(f"redis://:nope@127.0.0.1:{port}")
-            with pytest.raises(RedisUnavailable, match="WRONGPASS"):
-                await client.set_nx_ex(b"k", b"1", 7)
-            await client.aclose()
+            cache = _cache(port, auth=":nope@")
+            with pytest.raises(InfrastructureError):
+                await cache.first_use(b"k", 1_007)
+            await cache.aclose()
 
     run(go())
 
 
-def test_calls_queued_behind_a_failed_connection_fail_with_it(run):
+def test_calls_behind_a_failed_connection_fail_with_it(run):
     async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
         return  # accepts the connection, never answers AUTH
 
-    async def go() -> tuple[float, list[object]]:
-        async with scripted(script) as (port, _, _):
-            client = RespClient.from_url(f"redis://:pw@127.0.0.1:{port}", timeout=0.3)
+    async def go() -> tuple[float, list[object], float, int]:
+        async with scripted(script) as (port, _, connections):
+            cache = _cache(port, timeout=0.3, auth=":pw@")
             started = time.monotonic()
-            results = await asyncio.gather(*(client.set_nx_ex(b"k%d" % i, b"1", 5) for i in range(5)),
+            results = await asyncio.gather(*(cache.first_use(b"k%d" % i, 1_005) for i in range(5)),
                                            return_exceptions=True)
             elapsed = time.monotonic() - started
-            await client.aclose()
-            return elapsed, results
+            tried = connections[0]
+            started = time.monotonic()
+            with pytest.raises(InfrastructureError):  # within the timeout of the failure: no new attempt
+                await cache.first_use(b"later", 1_005)
+            at_once = time.monotonic() - started
+            assert connections[0] == tried
+            await cache.aclose()
+            return elapsed, results, at_once, tried
 
-    elapsed, results = run(go())
-    assert all(isinstance(r, RedisUnavailable) for r in results)
+    elapsed, results, at_once, _ = run(go())
+    assert all(isinstance(r, InfrastructureError) for r in results)
     assert elapsed < 1.0  # one timeout for all five, not five in turn (1.5 s)
+    assert at_once < 0.1
 
 
 def test_redis_down_is_infrastructure_error(run):
@@ -296,11 +345,7 @@ def test_redis_down_is_infrastructure_error(run):
     run(go())
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "unix:///run/redis.sock", "redis://", "redis://h/x"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "unix:///run/redis.sock", "redis://h/x"])
 def test_unsupported_urls_are_refused(url):
     with pytest.raises(ValueError):
-        RespClient.from_url(url)
-
-
-def test_command_encoding():
-    assert command(b"SET", b"k", b"") == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"
+        AsyncRedisReplayCache.from_url(url, Clock())
