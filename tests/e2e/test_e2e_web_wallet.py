@@ -2,14 +2,14 @@
 
 One stack per module (chain, issuers, verifier, as e2e_world starts them, the issuers accredited under their
 URLs as ``civicpass up`` does) plus the wallet's own server (civicpass.wallet_web with the chain's trust).
-The tests run in file order and share one browser profile:
-receive by link and transaction code, show a QR that the test photographs, decodes with zxing-cpp and
-posts to POST /v1/verify (verified, then replayed), go offline and reload (the service worker opens the
-app, and the next QR verifies), refill by refresh, answer OpenID4VP requests (GET + direct_post, POST +
-direct_post.jwt) and decline one, see a suspension and then a revocation, and move the credentials to a fresh
-profile through an export file. A second browser with Chromium's fake camera playing a video of the clerk's
-offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are checked;
-an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes the wallet keep nothing.
+The tests run in file order and share one browser profile: receive by link and transaction code, show a QR
+that the test photographs, decodes with zxing-cpp and posts to POST /v1/verify (verified, then replayed), go
+offline and reload (the service worker opens the app, and the next QR verifies), refill by refresh (on
+request, and by itself when a showing leaves few copies), answer OpenID4VP requests (GET + direct_post,
+POST + direct_post.jwt) and decline one, see a suspension and then a revocation, and move the credentials to
+a fresh profile through an export file. A second browser with Chromium's fake camera playing a video of the
+clerk's offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are
+checked; an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes the wallet keep nothing.
 """
 
 from __future__ import annotations
@@ -176,6 +176,22 @@ def test_refill_by_refresh_brings_a_new_batch_whose_qr_verifies(stack: Stack, ph
     phone.click(".show-qr")
     assert stack.verify(decode_qr(phone), "resident-basic")["verified"] is True
     phone.click("#close-qr")
+
+
+def test_refill_by_itself_when_a_showing_leaves_few_copies(phone: Any) -> None:
+    def left() -> int:
+        text = phone.locator(".card .copies").first.inner_text()
+        return int(re.search(r"(\d+)개", text).group(1))  # type: ignore[union-attr]
+
+    assert left() == 9
+    while left() > 4:
+        phone.click(".show-qr")
+        phone.wait_for_selector("#qr[data-text]")
+        phone.click("#close-qr")
+    phone.click(".show-qr")  # this showing leaves 3: the wallet fetches the next batch meanwhile
+    phone.wait_for_selector("#qr[data-text]")
+    phone.click("#close-qr")
+    phone.wait_for_selector(".card .copies:has-text('남은 1회용 QR: 10개')", timeout=60_000)
 
 
 def _request(stack: Stack, **options: str) -> dict[str, Any]:

@@ -239,7 +239,9 @@ async function showQr (r) {
   const timer = setInterval(tick, 250)
   state.stopQr = () => clearInterval(timer)
   // "By itself": when copies run low and the phone is online, fetch the next batch in the background.
-  if (navigator.onLine && r.refresh && unused(r) <= LOW) refillRecord(r)
+  if (navigator.onLine && r.refresh && unused(r) <= LOW) {
+    refillRecord(r).then(() => { if (rerender === home) home() }) // the card shows the new count when it is back
+  }
 }
 
 // --- scan, OpenID4VP and backup live in their own modules; the screens are here ----------------------------
