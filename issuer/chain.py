@@ -9,6 +9,8 @@ are safe: roots and keys are looked up first, and status versions continue from 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from web3 import Web3
@@ -34,8 +36,11 @@ def _receipt(rx: Any, w3: Web3 | None = None) -> ChainReceipt:
 class Web3Chain:
     """:class:`issuer.anchoring.ChainGateway` over web3 and the contracts facades."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, account_key: str | bytes, *, timeout: float = 30.0) -> None:
+    def __init__(self, w3: Web3, deployment: Deployment, account_key: str | bytes, *, timeout: float = 30.0,
+                 order: Callable[[float], AbstractContextManager[None]] | None = None,
+                 order_timeout: float = 10.0) -> None:
         self._w3 = w3
+        self._order, self._order_timeout = order, order_timeout  # issuer.lease.WorkerLease.sending with replicas
         self._signer = Signer(w3, account_key)
         self._trust, self._anchors, self._status = registries(w3, deployment)
         self._timeout = timeout
@@ -77,9 +82,20 @@ class Web3Chain:
         """The chain's latest block number (the desk's health page)."""
         return int(self._w3.eth.block_number)
 
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """Around every send and its receipt: with replicas, the cross-process lock, and the nonce re-read in it."""
+        if self._order is None:
+            yield
+            return
+        with self._order(self._order_timeout):
+            self._signer.reset_nonce()  # another issuer process may have sent from this account meanwhile
+            yield
+
     def anchor_root(self, root: bytes, count: int) -> ChainReceipt:
         try:
-            return _receipt(self._anchors.anchor(root, count, sender=self._signer).wait(self._timeout))
+            with self._sending():
+                return _receipt(self._anchors.anchor(root, count, sender=self._signer).wait(self._timeout))
         except Exception:
             self._signer.reset_nonce()  # a failed send may have left the local nonce ahead of the node
             raise
@@ -92,17 +108,19 @@ class Web3Chain:
         head = self._status.latest(self._signer.address, list_id)
         version = (head.version if head else 0) + 1
         try:
-            pending = self._status.publish(list_id, version, digest, uri, sender=self._signer)
-            return _receipt(pending.wait(self._timeout))
+            with self._sending():
+                pending = self._status.publish(list_id, version, digest, uri, sender=self._signer)
+                return _receipt(pending.wait(self._timeout))
         except Exception:
             self._signer.reset_nonce()
             raise
 
     def add_key(self, key: PublicKey) -> ChainReceipt:
-        found = self._trust.key(self._signer.address, key.thumbprint())
-        if found is not None:  # registered before a crash: report the chain's window
-            return ChainReceipt(None, None, found.valid_from)
-        return _receipt(self._trust.add_key(key, sender=self._signer).wait(self._timeout), self._w3)
+        with self._sending():
+            found = self._trust.key(self._signer.address, key.thumbprint())
+            if found is not None:  # registered before a crash, or by another process: report the chain's window
+                return ChainReceipt(None, None, found.valid_from)
+            return _receipt(self._trust.add_key(key, sender=self._signer).wait(self._timeout), self._w3)
 
     def close_key(self, thumbprint: str, not_before: int) -> int:
         found = self._trust.key(self._signer.address, thumbprint)
@@ -115,7 +133,8 @@ class Web3Chain:
             head = int(self._w3.eth.get_block("latest")["timestamp"])
             until = max(not_before, head + margin)
             try:
-                self._trust.set_key_expiry(thumbprint, until, sender=self._signer).wait(self._timeout)
+                with self._sending():
+                    self._trust.set_key_expiry(thumbprint, until, sender=self._signer).wait(self._timeout)
                 return until
             except InvalidKeyWindowError:
                 continue
@@ -125,8 +144,10 @@ class Web3Chain:
         raise InvalidKeyWindowError("the chain's block time kept passing the key's end")
 
 
-def connect_chain(settings: IssuerSettings) -> Web3Chain:
-    """The gateway for ``settings``: RPC URL, deployment file and the issuer's account key."""
+def connect_chain(settings: IssuerSettings, *, order: Callable[[float], AbstractContextManager[None]] | None = None
+                  ) -> Web3Chain:
+    """The gateway for ``settings``: RPC URL, deployment file and the issuer's account key; ``order`` serialises
+    sends across issuer processes sharing the account (issuer.lease)."""
     if settings.deployment_file is None:
         raise ConflictError("chain_rpc_url needs deployment_file")
     deployment = Deployment.load(settings.deployment_file)
@@ -136,4 +157,5 @@ def connect_chain(settings: IssuerSettings) -> Web3Chain:
         key = deployment.account("issuer").private_key or ""  # dev deployment files only carry keys
     w3 = connect(settings.chain_rpc_url or "", connect_timeout=settings.chain_connect_timeout,
                  read_timeout=settings.chain_read_timeout)
-    return Web3Chain(w3, deployment, key, timeout=settings.chain_tx_timeout)
+    return Web3Chain(w3, deployment, key, timeout=settings.chain_tx_timeout, order=order,
+                     order_timeout=2 * settings.chain_read_timeout)

@@ -51,6 +51,7 @@ from issuer.errors import (
 )
 from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
 from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
+from issuer.lease import WorkerLease
 from issuer.operations import ISSUANCES
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
@@ -148,6 +149,7 @@ class IssuerService:
         rng: random.Random | None = None,
         log: Callable[[str], None] | None = None,
         timer: Callable[[], float] | None = None,
+        lease: WorkerLease | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -158,6 +160,8 @@ class IssuerService:
         self.chain = chain
         self.keys = KeyRing(settings.key_passphrase.get_secret_value())
         self.log = log or (lambda _msg: None)
+        #: Anchoring and status publication run only in the process holding this (issuer/lease.py).
+        self.lease = lease or WorkerLease(self.engine, on_change=self.log)
         self.slots = SlotAllocator(self.engine, size=settings.status_list_size,
                                    max_fill=settings.status_list_max_fill, rng=rng)
         self.anchorer = Anchorer(
@@ -783,8 +787,9 @@ class IssuerService:
             self.register_keys()
         if self._closing_pending:
             self.close_keys_on_chain()
-        self.publisher.run_once(now, force=force)
-        self.anchorer.run_once(now, force=force)
+        if self.lease.held():
+            self.publisher.run_once(now, force=force)
+            self.anchorer.run_once(now, force=force)
 
 
 def _retry_transient(fn: Callable[[], _T]) -> _T:

@@ -27,6 +27,7 @@ from issuer.api.problems import PROBLEMS
 from issuer.api.routes import admin, oid4vci
 from issuer.desk.service import DeskService
 from issuer.desk.web import install as install_desk
+from issuer.lease import WorkerLease
 from issuer.operations import CountingChain, IssuerCollector, probes
 from issuer.ratelimit import RateLimits
 from issuer.service import IssuerService
@@ -48,10 +49,11 @@ def build_service(
 ) -> IssuerService:
     engine = make_engine(settings.database_url)
     upgrade(engine)
+    lease = WorkerLease(engine, on_change=_log.warning)
     if chain is None and settings.chain_rpc_url is not None:
         from issuer.chain import connect_chain
 
-        chain = CountingChain(connect_chain(settings))
+        chain = CountingChain(connect_chain(settings, order=lease.sending))
     service = IssuerService(
         settings,
         make_sessionmaker(engine),
@@ -61,6 +63,7 @@ def build_service(
         chain=chain,
         log=_log.warning,
         timer=time.monotonic if clock is None else None,  # an injected clock (tests) drives the rate limit too
+        lease=lease,
     )
     service.start()
     return service
@@ -93,6 +96,7 @@ def create_app(
             svc.wake.set()
             if worker is not None:
                 worker.join(timeout=10)
+            svc.lease.release()
             svc.sessions.kw["bind"].dispose()
 
     app = FastAPI(title="civicpass issuer", version="0.1.0", lifespan=lifespan)

@@ -329,3 +329,39 @@ def fresh_database(postgres_url: str) -> tuple[str, Callable[[], None]]:
         admin.dispose()
 
     return make_url(postgres_url).set(database=name).render_as_string(hide_password=False), drop
+
+
+class Issued:
+    """A credential issued by the clerk API: its id, SD-JWT VC and CP1 copy with their holder keys."""
+
+    def __init__(self, stack: Stack, issuer: str = "cityhall") -> None:
+        from credcore.keys import SigningKey
+
+        self.keys = [SigningKey.generate("P-256") for _ in range(2)]
+        body = {"vct": RESIDENT, "claims": RESIDENT_CLAIMS, "holder_jwks": [k.public_key.to_jwk() for k in self.keys]}
+        started = time.monotonic()
+        r = stack.admin_call(issuer, "clerk", "POST", "/v1/credentials", json=body)
+        self.elapsed = time.monotonic() - started
+        assert r.status_code == 201, r.text
+        self.id = r.json()["id"]
+        self.cp1 = r.json()["credentials"][1]["credential"]
+
+    def qr(self) -> str:
+        from credcore import cp1
+        from credcore._b64 import b64u_decode
+
+        return cp1.present_cp1(b64u_decode(self.cp1), holder_key=self.keys[1], now=int(time.time()))
+
+
+class Hung:
+    """The chain process stopped (SIGSTOP) for the ``with`` block, resumed (SIGCONT) after, whatever happens."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.proc = stack.procs["chain"].proc
+
+    def __enter__(self) -> Hung:
+        self.proc.send_signal(signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.proc.send_signal(signal.SIGCONT)
