@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_world import Hung, Issued, Stack, eventually
+from e2e_world import Hung, Issued, Stack, eventually, http_ok
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -126,3 +126,30 @@ def test_a_revocation_during_a_chain_outage_is_enforced_and_a_reinstatement_wait
 
     eventually(lambda: verdict_code(stack, reinstated) is None, "reinstatement once the chain has it", 30)
     assert verdict_code(stack, revoked) == "revoked"
+
+
+def test_sigkill_of_the_issuer_loses_no_credential_and_no_revocation(stack):
+    issued = [Issued(stack) for _ in range(6)]
+    r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{issued[0].id}/revoke")
+    assert r.status_code == 200, r.text
+    stack.procs["cityhall"].proc.send_signal(signal.SIGKILL)  # right after: nothing anchored or published yet
+    stack.procs["cityhall"].proc.wait(timeout=10)
+    stack.start_issuer("cityhall")
+    stack.procs["cityhall"].wait_until(http_ok(f"{stack.urls['cityhall']}/status-lists/1"))
+    for one in issued:
+        assert stack.admin_call("cityhall", "clerk", "GET", f"/v1/credentials/{one.id}").status_code == 200
+    eventually(lambda: verdict_code(stack, issued[0]) == "revoked", "the revocation published after restart", 30)
+    for one in issued[1:]:
+        eventually(lambda one=one: verified(stack, one), f"credential {one.id} verifies", 30)
+
+
+def test_sigkill_of_the_verifier_then_it_verifies_again_from_where_it_was(stack):
+    issued = Issued(stack)
+    eventually(lambda: verified(stack, issued), "credential verifies", 30)
+    stack.procs["verifier"].proc.send_signal(signal.SIGKILL)
+    stack.procs["verifier"].proc.wait(timeout=10)
+    stack.start_verifier()
+    stack.procs["verifier"].wait_until(http_ok(f"{stack.urls['verifier']}/v1/trust"))
+    assert verified(stack, issued)  # the persisted snapshot serves at once
+    for earlier in stack.shared.get("issued", []):
+        assert verified(stack, earlier)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from e2e_world import ISSUERS, RESIDENT, RESIDENT_CLAIMS, Stack, eventually, fresh_database, http_ok
+from sqlalchemy.engine import make_url
 
 from civicpass._up_layout import free_port
 from credcore import cp1
@@ -33,6 +34,8 @@ class Balancer:
 
     def __init__(self) -> None:
         self.backends: list[int] = []
+        self.open: list[socket.socket] = []
+        self.refusing = False
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -43,6 +46,9 @@ class Balancer:
                 client, _ = self.server.accept()
             except OSError:
                 return
+            if self.refusing:
+                client.close()
+                continue
             threading.Thread(target=self._forward, args=(client,), daemon=True).start()
 
     def _forward(self, client: socket.socket) -> None:
@@ -56,6 +62,7 @@ class Balancer:
             client.close()
             return
         upstream.settimeout(None)
+        self.open += [client, upstream]
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -68,6 +75,14 @@ class Balancer:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    def cut(self) -> None:
+        """The backend becomes unreachable: open connections are reset, new ones closed at once."""
+        self.refusing = True
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.open.clear()
 
     def close(self) -> None:
         self.server.close()
@@ -89,8 +104,13 @@ class ReplicaStack(Stack):
 
 @pytest.fixture(scope="module")
 def pg_stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaStack]:
-    url, drop = fresh_database(postgres_url)
+    direct, drop = fresh_database(postgres_url)
+    database = Balancer()  # between the issuers and PostgreSQL, so a test can make the database unreachable
+    parsed = make_url(direct)
+    database.backends.append(parsed.port or 5432)
+    url = parsed.set(port=int(database.url.rsplit(":", 1)[1])).render_as_string(hide_password=False)
     s = ReplicaStack(tmp_path_factory.mktemp("replicas"), db_urls={"cityhall": url})
+    s.shared["database"] = database
     try:
         s.start()
         start_replica(s, url)
@@ -100,6 +120,7 @@ def pg_stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         if "cityhall-b" in s.procs:
             s.procs["cityhall-b"].stop()
         s.balancer.close()
+        database.close()
         drop()
 
 
@@ -202,3 +223,36 @@ def test_two_issuers_share_the_work_and_the_survivor_takes_over_after_sigkill(pg
     for cid, text, key in issued + more[1:]:
         assert verdict(stack, text, key)["verified"] is True, cid
     assert chain_failures(stack) == []
+
+
+def test_postgresql_unreachable_gives_503_then_everything_resumes_with_nothing_lost(pg_stack):
+    stack = pg_stack
+    database: Balancer = stack.shared["database"]
+    alive = [name for name in ("cityhall", "cityhall-b") if stack.procs[name].alive()]
+    before = [issue(stack, name) for name in alive]
+    database.cut()
+    try:
+        keys = [SigningKey.generate("P-256").public_key.to_jwk() for _ in range(2)]
+        for name in alive:
+            started = time.monotonic()
+            r = stack.admin_call(name, "clerk", "POST", "/v1/credentials",
+                                 json={"vct": RESIDENT, "claims": RESIDENT_CLAIMS, "holder_jwks": keys})
+            assert r.status_code == 503, r.text
+            assert time.monotonic() - started < 5
+            assert stack.http.get(f"{stack.urls[name]}/healthz").status_code == 200
+        time.sleep(3)  # workers meet the outage too (and the lease's session is gone)
+    finally:
+        database.refusing = False
+    after = eventually(lambda: _issue_or_none(stack, alive[0]), "issuance once the database is back", 30)
+    ids = [cid for cid, _, _ in (*before, after)]
+    eventually(lambda: anchored_all(stack, alive[0], ids), "everything anchored after the outage", 30)
+    stack.wait_synced()
+    for cid, text, key in (*before, after):
+        assert verdict(stack, text, key)["verified"] is True, cid
+
+
+def _issue_or_none(stack: Stack, replica: str) -> tuple[str, str, SigningKey] | None:
+    try:
+        return issue(stack, replica)
+    except AssertionError:
+        return None
