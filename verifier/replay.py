@@ -23,11 +23,12 @@ import time
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import hiredis
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import BigInteger, Column, Engine, LargeBinary, MetaData, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -171,13 +172,24 @@ class AsyncRedisReplayCache:
         task.add_done_callback(self._sending.discard)
 
     async def _pipeline(self, batch: list[tuple[bytes, int, asyncio.Future[bool]]]) -> None:
+        # On one of redis-py's pooled connections, below its Pipeline object: the commands packed by hiredis in
+        # one write, the replies read in order (an error reply answers its own command only).
+        replies: list[object] = []
+        pool = self._redis.connection_pool
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for name, ttl, _ in batch:
-                    pipe.set(name, b"1", nx=True, ex=ttl)
-                replies = await pipe.execute(raise_on_error=False)
+            conn = await pool.get_connection()
+            try:
+                await conn.send_packed_command([hiredis.pack_command((b"SET", name, b"1", b"NX", b"EX", ttl))
+                                                for name, ttl, _ in batch], check_health=False)
+                for _ in batch:
+                    try:
+                        replies.append(await conn.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+            finally:
+                await pool.release(conn)  # with replies left unread, the pool reconnects it before reuse
         except (RedisError, OSError) as exc:
-            replies = [exc] * len(batch)
+            replies += [exc] * (len(batch) - len(replies))
         for (_, _, future), reply in zip(batch, replies, strict=True):
             if future.done():  # the request went away
                 continue
