@@ -138,7 +138,10 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
             parts.engine.dispose()
             app.state.images.close()
 
-    app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry hooks off: the service has its metrics (httpedge.metrics), and the check for a
+    # configured provider would run on every request.
+    app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.parts = parts
     app.state.rate_limits = RateLimits({"requests": settings.rate_limit_requests},
                                        redis_url=settings.redis_url if settings.replay_backend == "redis" else None)
