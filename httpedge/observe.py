@@ -9,10 +9,12 @@ codes and claims never reach a log or a label; a request no route matched is ``u
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +28,24 @@ _access = logging.getLogger("civicpass.access")
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _timers: dict[tuple[str, str, int], Any] = {}  # labels() takes a lock and builds a key per call; keep the children
+
+
+class _Ids:
+    """Request ids unique across processes without a random draw per request: a random prefix per process
+    (drawn again in a forked child) and a counter."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix, self.counter = secrets.token_hex(8), itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
 
 
 def route_template(scope: Scope) -> str:
@@ -46,7 +66,7 @@ class RequestObserver:
             if name == b"x-request-id":
                 rid = value.decode("ascii") if _SAFE_ID.fullmatch(value) else None
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or _ids.next()
         request_id.set(rid)  # each request runs in its own task, so this never leaks into another request
         started, status = time.perf_counter(), 500
         header = (b"x-request-id", rid.encode("ascii"))
