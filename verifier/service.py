@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,6 @@ from credcore.ports import Clock, ReplayGuard
 from credcore.trust import TrustSnapshot
 from credcore.verification import Check, CheckOutcome, Code, VerificationResult, verify_presentation
 from verifier.errors import UnknownPolicyError
-from verifier.operations import count_verification
 from verifier.policies import Policy, PolicyDecision, evaluate
 
 __all__ = [
@@ -144,6 +143,10 @@ def unparsable_result(code: str, detail: str, trust: TrustSnapshot, now: int) ->
     )
 
 
+def _ignore_verdict(verdict: Verdict, policy: str) -> None:
+    pass
+
+
 class VerifierService:
     def __init__(
         self,
@@ -155,8 +158,11 @@ class VerifierService:
         audience: str | None,
         max_snapshot_age_s: int,
         async_replay: AsyncReplayGuard | None = None,
+        on_verdict: Callable[[Verdict, str], None] | None = None,
     ) -> None:
         self.async_replay = async_replay
+        # The service counts verdicts for /metrics through this hook, so the library needs no metrics client.
+        self._on_verdict = on_verdict or _ignore_verdict
         self.policies = dict(policies)
         self.trust = trust
         self.replay = replay
@@ -190,7 +196,7 @@ class VerifierService:
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
         verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
-        count_verification(verdict, policy_name)
+        self._on_verdict(verdict, policy_name)
         return verdict
 
     async def verify_async(
@@ -222,7 +228,7 @@ class VerifierService:
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
         verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
-        count_verification(verdict, policy_name)
+        self._on_verdict(verdict, policy_name)
         return verdict
 
     def check(self, presentation: str, snap: TrustSnapshot, now: int, *, nonce: str | None,

@@ -29,7 +29,7 @@ from verifier.api.fastlane import VerifyFastLane
 from verifier.api.images import ImageDecoder
 from verifier.api.problems import PROBLEMS
 from verifier.openid4vp import PresentationRequests
-from verifier.operations import VerifierCollector, probes
+from verifier.operations import VerifierCollector, count_verification, probes
 from verifier.policies import load_policies
 from verifier.ratelimit import RateLimits
 from verifier.replay import AsyncRedisReplayCache, RedisReplayCache, SqlReplayCache
@@ -96,7 +96,8 @@ def build_components(settings: VerifierSettings, *, clock: Clock | None = None,
     requests = PresentationRequests.from_settings(settings, engine, clock)
     service = VerifierService(policies=policies, trust=trust, replay=replay, clock=clock,
                               audience=settings.audience or requests.client_id,
-                              max_snapshot_age_s=settings.max_snapshot_age_s, async_replay=async_replay)
+                              max_snapshot_age_s=settings.max_snapshot_age_s, async_replay=async_replay,
+                              on_verdict=count_verification)
     return Components(settings, engine, replay, trust, service, requests, keeper)
 
 
