@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
+
 __all__ = ["JsonFormatter", "configure_logging", "request_id"]
 
 #: The id of the request being served in this task, if any (set by :class:`httpedge.observe.RequestObserver`).
@@ -41,7 +43,10 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             line["error"] = record.exc_info[0].__name__
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str)
+        try:
+            return orjson.dumps(line, default=str).decode()  # the access line is written on every request
+        except TypeError:  # an int beyond 64 bits in an extra field
+            return json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def configure_logging(service: str, *, level: int = logging.INFO, out: TextIO | None = None) -> None:
