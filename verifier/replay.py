@@ -140,6 +140,7 @@ class AsyncRedisReplayCache:
         self._clock = clock
         self._batch: list[tuple[bytes, int, asyncio.Future[bool]]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout: float = 2.0) -> AsyncRedisReplayCache:
@@ -158,12 +159,24 @@ class AsyncRedisReplayCache:
         # The SETs asked for in one turn of the event loop go to Redis as one pipeline: under load several
         # requests' replay checks share one round trip through redis-py instead of one each.
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._move_to(loop)
         future: asyncio.Future[bool] = loop.create_future()
         if not self._batch:
             loop.call_soon(self._send)
         name = RedisReplayCache.PREFIX + _digest(key).hex().encode()
         self._batch.append((name, max(1, expires_at - self._clock.now()), future))
         return await future
+
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        # redis-py's connections and its pool's lock belong to the loop they were made on: a cache used from
+        # another loop (a test client serving each request on its own) starts on a fresh pool, not hang on them.
+        if self._loop is not None:
+            old = self._redis.connection_pool
+            pool = type(old)(connection_class=old.connection_class, max_connections=old.max_connections,
+                             **old.connection_kwargs)
+            self._redis = redis.asyncio.Redis(connection_pool=pool)
+        self._loop, self._batch = loop, []
 
     def _send(self) -> None:
         batch, self._batch = self._batch, []

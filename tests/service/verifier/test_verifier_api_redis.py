@@ -5,6 +5,8 @@ The verdict for a replay must be exactly the one credcore gives with a synchrono
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from verifier_world import AUDIENCE, TestClient, verify
 
@@ -44,3 +46,20 @@ def test_failed_verification_records_nothing(redis_client, world):
     text = world.present(world.credential(), nonce="other-nonce-123")
     assert verify(redis_client, text, nonce="n-0123456789")["code"] == "nonce_mismatch"
     assert verify(redis_client, world.present(world.credential()))["verified"] is True
+
+
+# Each loop closes with its request, and the connections made on it with no lifespan to close them: warned of,
+# expected here.
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_client_serving_each_request_on_its_own_event_loop(world, tmp_path, redis_url):
+    # Starlette's TestClient outside a `with` block runs every request on a new loop; redis-py's connections
+    # belong to the loop they were made on, so the cache must not reuse them there (it used to hang).
+    settings = VerifierSettings(environment="test", data_dir=tmp_path, audience=AUDIENCE, public_url="http://testserver",
+                                replay_backend="redis", redis_url=redis_url)
+    client = TestClient(create_app(settings, clock=world.clock, trust=StaticTrust(world.snapshot())))
+    text = world.show(world.cp1())
+    assert verify(client, text)["verified"] is True
+    assert verify(client, text)["code"] == "replayed"
+    assert verify(client, world.show(world.cp1()))["verified"] is True
+    del client
+    gc.collect()  # the abandoned connections are collected here, where their warnings are expected
