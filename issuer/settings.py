@@ -60,7 +60,7 @@ class IssuerSettings(BaseSettings):
     #: a tenth more CPU per issuance with 4); 4 on PostgreSQL, where a few threads overlap round trips.
     worker_threads: int | None = Field(None, ge=1, le=64)
 
-    # --- rate limits per client (issuer/ratelimit.py; "N/second|minute|hour", several joined by ";") ------
+    # --- rate limits per client (httpedge/ratelimit.py; "N/second|minute|hour", several joined by ";") ------
     #: Failed token requests (wrong transaction code or pre-authorized code), counted across offers.
     rate_limit_tx_code: str = "10/minute;30/hour"
     rate_limit_nonce: str = "60/minute"
@@ -121,7 +121,7 @@ class IssuerSettings(BaseSettings):
     @field_validator("rate_limit_tx_code", "rate_limit_nonce")
     @classmethod
     def _rate_limit(cls, rule: str) -> str:
-        from issuer.ratelimit import check_rules
+        from httpedge.ratelimit import check_rules
 
         return check_rules(rule)
 

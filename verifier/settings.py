@@ -70,7 +70,7 @@ class VerifierSettings(BaseSettings):
     image_decoders: PositiveInt = 1
     image_decode_queue: NonNegativeInt = 4
 
-    #: ``POST /v1/requests`` per client (verifier/ratelimit.py; "N/second|minute|hour", several joined by ";"),
+    #: ``POST /v1/requests`` per client (httpedge/ratelimit.py; "N/second|minute|hour", several joined by ";"),
     #: counted in Redis when the replay cache is there, so shared by every worker.
     rate_limit_requests: str = "60/minute"
 
@@ -91,7 +91,7 @@ class VerifierSettings(BaseSettings):
     @field_validator("rate_limit_requests")
     @classmethod
     def _rate_limit(cls, rule: str) -> str:
-        from verifier.ratelimit import check_rules
+        from httpedge.ratelimit import check_rules
 
         return check_rules(rule)
 

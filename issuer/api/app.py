@@ -21,6 +21,7 @@ from fastapi import FastAPI
 import httpedge
 from credcore._defaults import SecretsSaltSource, SystemClock
 from credcore.ports import Clock, SaltSource
+from httpedge.ratelimit import RateLimits
 from issuer.anchoring import ChainGateway
 from issuer.api.deps import TokenTable
 from issuer.api.problems import PROBLEMS
@@ -29,7 +30,6 @@ from issuer.desk.service import DeskService
 from issuer.desk.web import install as install_desk
 from issuer.lease import WorkerLease
 from issuer.operations import CountingChain, IssuerCollector, probes
-from issuer.ratelimit import RateLimits
 from issuer.service import IssuerService
 from issuer.settings import IssuerSettings
 from issuer.store.db import make_engine, make_sessionmaker, upgrade
@@ -103,7 +103,7 @@ def create_app(
     app.state.service = svc
     app.state.tokens = TokenTable(settings)
     app.state.rate_limits = RateLimits({"tx_code": settings.rate_limit_tx_code, "nonce": settings.rate_limit_nonce},
-                                       redis_url=settings.redis_url)
+                                       namespace="civicpass-issuer", redis_url=settings.redis_url)
     app.include_router(oid4vci.router)
     app.include_router(admin.router)
     admin.document(app)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 import httpedge
 from credcore._defaults import SystemClock
 from credcore.ports import Clock, ReplayGuard
+from httpedge.ratelimit import RateLimits
 from verifier._db import private_dir, private_sqlite_file
 from verifier.api import routes
 from verifier.api.fastlane import VerifyFastLane
@@ -31,7 +32,6 @@ from verifier.api.problems import PROBLEMS
 from verifier.openid4vp import PresentationRequests
 from verifier.operations import VerifierCollector, count_verification, probes
 from verifier.policies import load_policies
-from verifier.ratelimit import RateLimits
 from verifier.replay import AsyncRedisReplayCache, RedisReplayCache, SqlReplayCache
 from verifier.service import TrustView, VerifierService
 from verifier.settings import VerifierSettings
@@ -144,7 +144,7 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
     app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.parts = parts
-    app.state.rate_limits = RateLimits({"requests": settings.rate_limit_requests},
+    app.state.rate_limits = RateLimits({"requests": settings.rate_limit_requests}, namespace="civicpass-verifier",
                                        redis_url=settings.redis_url if settings.replay_backend == "redis" else None)
     app.state.images = ImageDecoder(settings.image_decoders, settings.image_decode_queue)
     routes.install(app)

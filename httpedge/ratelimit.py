@@ -1,4 +1,5 @@
-"""Per-client rate limits (the ``limits`` library: sliding-window counters), in memory or in Redis.
+"""Per-client rate limits for both services (the ``limits`` library: sliding-window counters), in memory or in
+Redis.
 
 In memory each worker process counts on its own; with Redis (the deployment's replay cache) every worker
 of every host shares one count. A refused hit raises :class:`~credcore.errors.RateLimitedError`, which the
@@ -31,10 +32,10 @@ def check_rules(rule: str) -> str:
 
 
 class RateLimits:
-    """Named limits (``{"requests": "30/minute"}``), each counted per client under ``namespace``."""
+    """Named limits (``{"requests": "30/minute"}``), each counted per client under ``namespace`` (the service's,
+    so that an issuer and a verifier sharing one Redis keep apart counts)."""
 
-    def __init__(self, rules: Mapping[str, str], *, redis_url: str | None = None,
-                 namespace: str = "civicpass-issuer") -> None:
+    def __init__(self, rules: Mapping[str, str], *, namespace: str, redis_url: str | None = None) -> None:
         options = {"socket_timeout": 1, "socket_connect_timeout": 1} if redis_url else {}
         self._limiter = SlidingWindowCounterRateLimiter(storage_from_string(redis_url or "memory://", **options))
         self._rules: dict[str, list[RateLimitItem]] = {name: parse_many(rule) for name, rule in rules.items()}
