@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _code(stack: Stack, issued: Issued) -> str | None:
-    verdict = stack.verify(issued.qr(), "resident-basic")
+    verdict = issued.verdict(stack)
     return None if verdict["verified"] else str(verdict.get("code"))
 
 

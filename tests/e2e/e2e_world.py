@@ -346,11 +346,17 @@ class Issued:
         self.id = r.json()["id"]
         self.cp1 = r.json()["credentials"][1]["credential"]
 
-    def qr(self) -> str:
+    def qr(self, nonce: str | None = None) -> str:
         from credcore import cp1
         from credcore._b64 import b64u_decode
 
-        return cp1.present_cp1(b64u_decode(self.cp1), holder_key=self.keys[1], now=int(time.time()))
+        return cp1.present_cp1(b64u_decode(self.cp1), holder_key=self.keys[1], now=int(time.time()), nonce=nonce)
+
+    def verdict(self, stack: Stack, policy: str = "resident-basic") -> dict[str, Any]:
+        """The verifier's answer to a fresh presentation with its own verifier nonce: asking again within the same
+        time step is a new presentation, never a replay (the replay cache outlives a verifier restart)."""
+        nonce = secrets.token_urlsafe(12)
+        return stack.verify(self.qr(nonce), policy, nonce=nonce)
 
 
 class Hung:

@@ -52,7 +52,7 @@ def timed_get(stack: Stack, url: str) -> tuple[int, float]:
 
 
 def verified(stack: Stack, issued: Issued) -> bool:
-    verdict = stack.verify(issued.qr(), "resident-basic")
+    verdict = issued.verdict(stack)
     return bool(verdict["verified"])
 
 
@@ -98,7 +98,7 @@ def test_a_hung_chain_stalls_neither_issuance_nor_health_and_rotation_answers_50
 
 
 def verdict_code(stack: Stack, issued: Issued) -> str | None:
-    verdict = stack.verify(issued.qr(), "resident-basic")
+    verdict = issued.verdict(stack)
     return None if verdict["verified"] else str(verdict.get("code"))
 
 
