@@ -13,10 +13,7 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,19 +23,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import resident_snapshot, serve_verifier, slowloris, wait_all_closed
 
-from civicpass._up_layout import free_port
-from credcore.cp1 import issue_cp1, present_cp1
+from credcore.cp1 import present_cp1
 from credcore.keys import SigningKey
-from credcore.status_list import StatusList
-from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
 from tests.bench.budget import record
-from verifier.snapshot_file import save_snapshot
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-ISSUER_ID = "did:ethr:0x539:0x00000000000000000000000000000000000000A1"
-RESIDENT = "urn:civicpass:ResidentCredential:1"
 RSS_BUDGET_MB, SLOWLORIS_LATENCY_BUDGET_MS, CLOSE_BUDGET_S = 300.0, 1000.0, 60.0
 
 
@@ -58,39 +49,10 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("verifier-hostile")
-    issuer, holder, now = SigningKey.generate(), SigningKey.generate(), int(time.time())
-    snap = TrustSnapshot(
-        issuers=(TrustedIssuer(ISSUER_ID, "City", frozenset({RESIDENT}), (IssuerKey(issuer.public_key),)),),
-        status_lists=(StatusListRecord(ISSUER_ID, 1, "https://issuer.test/status-lists/1", StatusList.empty(64)),),
-        block_number=1, synced_at=now + 3600)
-    save_snapshot(data / "trust-snapshot.json", snap)
-    credential = issue_cp1({"city": 26000, "district": 26350, "age_over_19": True}, profile="resident-basic",
-                           signer=issuer, holder_key=holder.public_key, status_list_id=1, status_index=3,
-                           iat=now - 60, exp=now + 86_400)
-    port = free_port("127.0.0.1")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICPASS_VERIFIER_")}
-    env.update({"CIVICPASS_VERIFIER_SNAPSHOT_FILE": str(data / "trust-snapshot.json"),
-                "CIVICPASS_VERIFIER_MAX_SNAPSHOT_AGE_S": "7200"})
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "civicpass", "verifier", "serve", "--port", str(port),
-                             "--data-dir", str(data)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/trust", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data / "server.log").read_text()[-2000:])
-            time.sleep(0.2)
-        yield Served(url, port, proc.pid, holder, credential)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    _, holder, credential = resident_snapshot(data)
+    settings = {"snapshot_file": data / "trust-snapshot.json", "max_snapshot_age_s": 7200}
+    with serve_verifier(data, settings=settings) as server:
+        yield Served(server.url, server.port, server.proc.pid, holder, credential)
 
 
 def _png(width: int, height: int, channels: int = 1) -> bytes:
@@ -182,8 +144,6 @@ def test_peak_rss_growth_under_six_parallel_hostile_images(benchmark, served):
 
 
 def test_verify_latency_during_a_300_connection_slowloris(benchmark, served):
-    from support import slowloris, wait_all_closed
-
     full = not benchmark.disabled
     stalled = slowloris(served.port, 240) + slowloris(served.port, 60, body=True)
     try:

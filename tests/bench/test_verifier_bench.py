@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import statistics
@@ -31,19 +30,14 @@ from typing import Any
 
 import httpx
 import pytest
+from support import resident_snapshot, serve_process, serve_verifier
 
-from credcore.cp1 import TIME_STEP, issue_cp1, present_cp1
+from credcore.cp1 import TIME_STEP, present_cp1
 from credcore.keys import SigningKey
-from credcore.status_list import StatusList
-from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
 from tests.bench.budget import record
-from verifier.snapshot_file import save_snapshot
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-ISSUER_ID = "did:ethr:0x539:0x00000000000000000000000000000000000000A1"
-RESIDENT = "urn:civicpass:ResidentCredential:1"
-CLAIMS = {"city": 26000, "district": 26350, "age_over_19": True}
 RPS_BUDGET, P99_BUDGET_MS, IMAGE_MEDIAN_BUDGET_MS = 2_000, 25.0, 80.0
 FLOOR_RATIO_BUDGET = 0.8  # of a bare endpoint doing only the JSON parse and the two P-256 checks (issue #17)
 WRK_SCRIPT = r"""
@@ -92,74 +86,29 @@ class Server:
     credential: bytes
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
+def _below_500(r: httpx.Response) -> bool:
+    return r.status_code < 500
 
 
 @pytest.fixture(scope="module")
 def floor_url(tmp_path_factory) -> Iterator[str]:
     """The bare endpoint of ``_verify_floor_app`` on the verifier's uvicorn set-up (two workers)."""
-    log_path = tmp_path_factory.mktemp("verify-floor") / "server.log"
-    port = _free_port()
+    log = tmp_path_factory.mktemp("verify-floor") / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "tests.bench._verify_floor_app:create_app", "--factory", "--workers", "2",
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_up(proc, f"http://127.0.0.1:{port}/docs", log_path)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--host", "127.0.0.1"]
+    with serve_process(cmd, ready="/docs", log=log, answered=_below_500) as floor:
+        yield floor.url
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis_url) -> Iterator[Server]:
     # No flush of the shared Redis database: every run's keys are fresh (new issuer and holder keys).
     data = tmp_path_factory.mktemp("verifier-bench")
-    issuer, holder = SigningKey.generate(), SigningKey.generate()
-    now = int(time.time())
-    snap = TrustSnapshot(
-        issuers=(TrustedIssuer(ISSUER_ID, "Bench City", frozenset({RESIDENT}), (IssuerKey(issuer.public_key),)),),
-        status_lists=(StatusListRecord(ISSUER_ID, 1, "https://issuer.test/status-lists/1",
-                                       StatusList.empty(1 << 20)),),
-        block_number=1, synced_at=now + 3600,  # fresh for the whole run
-    )
-    save_snapshot(data / "trust-snapshot.json", snap)
-    credential = issue_cp1(CLAIMS, profile="resident-basic", signer=issuer, holder_key=holder.public_key,
-                           status_list_id=1, status_index=12_345, iat=now - 60, exp=now + 86_400)
-    port = _free_port()
-    env = {**os.environ, "CIVICPASS_VERIFIER_SNAPSHOT_FILE": str(data / "trust-snapshot.json"),
-           "CIVICPASS_VERIFIER_MAX_SNAPSHOT_AGE_S": "7200"}
-    cmd = [sys.executable, "-m", "civicpass", "verifier", "serve", "--workers", "2", "--port", str(port),
-           "--replay", "redis", "--redis-url", redis_url, "--data-dir", str(data)]
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, f"{url}/v1/trust", data / "server.log")
-        yield Server(url, issuer, holder, credential)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    issuer, holder, credential = resident_snapshot(data, name="Bench City", status_bits=1 << 20, status_index=12_345)
+    settings = {"snapshot_file": data / "trust-snapshot.json", "max_snapshot_age_s": 7200}
+    with serve_verifier(data, "--workers", "2", "--replay", "redis", "--redis-url", redis_url, settings=settings,
+                        clear=(), answered=_below_500) as served:
+        yield Server(served.url, issuer, holder, credential)
 
 
 def _bodies(srv: Server, count: int, tag: str) -> list[str]:
