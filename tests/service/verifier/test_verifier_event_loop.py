@@ -48,17 +48,21 @@ def _app(world: Any, settings: Any) -> Any:
     return create_app(settings, clock=world.clock, trust=StaticTrust(world.snapshot()))
 
 
+def _block(owner: Any, name: str) -> Gate:
+    """Make ``owner.name(...)`` wait on a new gate before it does what it did; returns the gate."""
+    gate, call = Gate(), getattr(owner, name)
+
+    def blocked(*args: Any, **kwargs: Any) -> Any:
+        gate.wait()
+        return call(*args, **kwargs)
+
+    setattr(owner, name, blocked)
+    return gate
+
+
 def test_the_sql_replay_write_of_post_verify_runs_off_the_loop(world, settings):
     app = _app(world, settings)
-    svc, gate = app.state.parts.verifier, Gate()
-    sql = svc.replay
-
-    class SlowReplay:
-        def first_use(self, key: bytes, expires_at: int) -> bool:
-            gate.wait()
-            return bool(sql.first_use(key, expires_at))
-
-    svc.replay = SlowReplay()
+    gate = _block(app.state.parts.verifier.replay, "first_use")
     body = {"presentation": world.show(world.cp1()), "policy": "age-over-19"}
     r = _while_blocked(app, gate, lambda c: c.post("/v1/verify", json=body))
     assert r.status_code == 200 and r.json()["verified"] is True
@@ -68,15 +72,7 @@ def test_the_replay_write_of_post_verify_image_runs_off_the_loop(world, settings
     from verifier_world import qr_png
 
     app = _app(world, settings)
-    svc, gate = app.state.parts.verifier, Gate()
-    sql = svc.replay
-
-    class SlowReplay:
-        def first_use(self, key: bytes, expires_at: int) -> bool:
-            gate.wait()
-            return bool(sql.first_use(key, expires_at))
-
-    svc.replay = SlowReplay()
+    gate = _block(app.state.parts.verifier.replay, "first_use")
     png = qr_png(world.show(world.cp1()))
     r = _while_blocked(app, gate, lambda c: c.post("/v1/verify/image?policy=age-over-19", content=png,
                                                    headers={"content-type": "image/png"}))
@@ -85,13 +81,6 @@ def test_the_replay_write_of_post_verify_image_runs_off_the_loop(world, settings
 
 def test_creating_a_presentation_request_runs_off_the_loop(world, settings):
     app = _app(world, settings)
-    requests, gate = app.state.parts.requests, Gate()
-    create = requests.create
-
-    def slow_create(*args: Any, **kwargs: Any) -> Any:
-        gate.wait()
-        return create(*args, **kwargs)
-
-    requests.create = slow_create
+    gate = _block(app.state.parts.requests, "create")
     r = _while_blocked(app, gate, lambda c: c.post("/v1/requests", json={"policy": "age-over-19"}))
     assert r.status_code in (200, 201), r.text
