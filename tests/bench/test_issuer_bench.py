@@ -18,17 +18,16 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from support import serve_process
 
 from credcore.keys import SigningKey
 from issuer.store.models import Credential, CredentialItem
@@ -54,32 +53,6 @@ function done(summary, latency, requests)
                          latency:percentile(50), latency:percentile(99)))
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(tmp_path: Path, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICPASS_ISSUER_")}
-    env["CIVICPASS_ISSUER_DATABASE_URL"] = db_url
-    log = (tmp_path / "issuer.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "civicpass", "issuer", "serve", "--port", str(port),
-                             "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError((tmp_path / "issuer.log").read_text())
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -135,21 +108,21 @@ def _threads(port: int, body: bytes, seconds: int) -> dict[str, int]:
 
 
 def _measure(tmp_path: Path, db_url: str, seconds: int) -> dict[str, float]:
-    proc, port = _serve(tmp_path, db_url)
-    try:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICPASS_ISSUER_")}
+    env["CIVICPASS_ISSUER_DATABASE_URL"] = db_url
+    argv = [sys.executable, "-m", "civicpass", "issuer", "serve", "--workers", "1"]
+    with serve_process(argv, ready="/healthz", log=tmp_path / "issuer.log", env=env, within=60,
+                       stop_within=30) as server:
         body_file = tmp_path / "body.json"
         body_file.write_bytes(_body())
         script = tmp_path / "issue.lua"
         script.write_text(WRK_SCRIPT)
-        started, cpu_started = time.perf_counter(), _cpu_seconds(proc.pid)
+        started, cpu_started = time.perf_counter(), _cpu_seconds(server.proc.pid)
         if shutil.which("wrk"):
-            result = _wrk(port, body_file, script, seconds)
+            result = _wrk(server.port, body_file, script, seconds)
         else:
-            result = _threads(port, body_file.read_bytes(), seconds)
-        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu_started
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+            result = _threads(server.port, body_file.read_bytes(), seconds)
+        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(server.proc.pid) - cpu_started
     engine = create_engine(db_url)
     with engine.connect() as conn:
         creds = conn.scalar(select(func.count()).select_from(Credential))

@@ -3,53 +3,24 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import time
 
 import httpx
 import pytest
 from issuer_world import CLERK, RESIDENT, RESIDENT_CLAIMS, Wallet
-from support import slowloris, wait_all_closed
+from support import serve_process, slowloris, wait_all_closed
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICPASS_ISSUER_")}
     env.update({"CIVICPASS_ISSUER_HTTP_HEADER_TIMEOUT_S": "2", "CIVICPASS_ISSUER_HTTP_BODY_TIMEOUT_S": "2"})
-    log = tmp_path / "issuer.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "civicpass", "issuer", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        proc.wait()
-        pytest.fail(log.read_text())
-    try:
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    argv = [sys.executable, "-m", "civicpass", "issuer", "serve", "--data-dir", str(tmp_path)]
+    with serve_process(argv, ready="/healthz", log=tmp_path / "issuer.log", env=env, within=60) as served:
+        yield served.url
 
 
 def test_wallet_receives_credentials_from_a_served_issuer(server):

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from support import serve_process
 
 with warnings.catch_warnings():  # starlette warns that its TestClient prefers httpx2; httpx is what we pin
     warnings.simplefilter("ignore")
@@ -57,32 +58,15 @@ def test_refuses_to_start_without_a_build(tmp_path: Path) -> None:
 
 
 def test_civicpass_wallet_serve_serves_the_built_wallet(node_modules: Path, tmp_path: Path) -> None:
-    import subprocess
     import sys
-    import time
 
     import httpx
 
-    from civicpass._up_layout import free_port
     from civicpass.wallet_web import DIST
 
     assert (DIST / "app.js").is_file(), "scripts/_setup.sh builds the web wallet"
-    port = free_port("127.0.0.1")
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "civicpass", "wallet", "serve", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.2)
+    with serve_process([sys.executable, "-m", "civicpass", "wallet", "serve"], ready="/", log=tmp_path / "serve.log",
+                       cwd=tmp_path, stop_within=10, answered=lambda _: True) as server:
+        page = httpx.get(f"{server.url}/", timeout=2)
         assert page.status_code == 200 and "시민패스" in page.text
-        assert httpx.get(f"http://127.0.0.1:{port}/trust.json", timeout=5).status_code == 404  # no trust given
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        assert httpx.get(f"{server.url}/trust.json", timeout=5).status_code == 404  # no trust given
