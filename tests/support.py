@@ -8,7 +8,8 @@ without that part it is skipped with the reason; under CI (``CIVICPASS_REQUIRE_A
 so CI can never pass by skipping.
 
 A test that needs a service as a real process (uvicorn as a user starts it: its own workers, settings and port)
-runs it with :func:`serve_process` or :func:`serve_verifier`, which wait until it answers and stop it afterwards.
+runs it with :func:`serve_process` or :func:`serve_verifier`, which wait until it answers and stop it afterwards;
+one that serves an app in its own process uses :func:`serve_app`.
 """
 
 from __future__ import annotations
@@ -116,6 +117,30 @@ def serve_verifier(data: Path, *args: str, settings: Mapping[str, object] | None
     return serve_process([sys.executable, "-m", "civicpass", "verifier", "serve", "--data-dir", str(data), *args],
                          ready=ready, log=data / "server.log", env=env, within=within, stop_within=stop_within,
                          answered=answered)
+
+
+@contextmanager
+def serve_app(make_app: Callable[[str], Any]) -> Iterator[str]:
+    """``make_app(url)`` served by uvicorn in a thread of this process on a free loopback port: yields the URL once
+    it accepts connections, stops it on exit."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(make_app(url), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail(f"uvicorn in a thread did not start on {url}")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def resident_snapshot(data: Path, *, name: str = "City", status_bits: int = 64,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from support import serve_app
 
 from tests.bench.budget import record
 
@@ -65,23 +64,14 @@ def test_web_wallet_javascript_gzipped_size(benchmark: Any, node_modules: Path) 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
-    from civicpass._up_layout import free_port
     from civicpass.wallet_web import ChainTrust, create_wallet_app
     from tests.e2e.e2e_world import Stack
 
     stack = Stack(tmp_path_factory.mktemp("web-wallet-bench")).start()
-    port = free_port("127.0.0.1")
-    server = uvicorn.Server(uvicorn.Config(create_wallet_app(_dist(), ChainTrust(stack.deployment)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     try:
-        yield stack, f"http://127.0.0.1:{port}/"
+        with serve_app(lambda _: create_wallet_app(_dist(), ChainTrust(stack.deployment))) as url:
+            yield stack, f"{url}/"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         stack.close()
 
 

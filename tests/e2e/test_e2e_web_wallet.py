@@ -17,17 +17,13 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from e2e_world import RESIDENT, RESIDENT_CLAIMS, Stack
-
-from civicpass._up_layout import free_port
+from support import serve_app
 
 pytestmark = [pytest.mark.chain, pytest.mark.chromium, pytest.mark.slow]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -68,16 +64,8 @@ def wallet_url(stack: Stack, node_modules: Path) -> Iterator[str]:
 
     if not (DIST / "app.js").is_file():
         pytest.fail("the web wallet is not built: scripts/_setup.sh builds it (node wallet_sdk/web/build.mjs)")
-    port = free_port("127.0.0.1")
-    server = uvicorn.Server(uvicorn.Config(create_wallet_app(DIST, ChainTrust(stack.deployment)), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(lambda _: create_wallet_app(DIST, ChainTrust(stack.deployment))) as url:
+        yield f"{url}/"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from support import serve_app
 
-from civicpass._up_layout import free_port
 from credcore import jws
 from credcore._b64 import b64u_decode
 from credcore.cp1 import present_cp1
@@ -51,18 +49,6 @@ CLAIMS = {"name": "김민지", "birth_date": "2000-03-01", "city": "부산광역
           "resident_since": "2019-05-02"}
 
 
-def _serve(make_app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
-    """``make_app(base_url)`` served on a free loopback port."""
-    port = free_port("127.0.0.1")
-    base = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(make_app(base), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return base, server, thread
-
-
 @pytest.fixture(scope="module")
 def issuer(tmp_path_factory) -> Iterator[tuple[str, Any]]:
     db = tmp_path_factory.mktemp("issuer") / "issuer.db"
@@ -74,10 +60,8 @@ def issuer(tmp_path_factory) -> Iterator[tuple[str, Any]]:
         made["service"] = build_service(settings)
         return create_app(settings, service=made["service"])
 
-    base, server, thread = _serve(make)
-    yield base, made["service"]
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(make) as base:
+        yield base, made["service"]
     made["service"].sessions.kw["bind"].dispose()
 
 
@@ -148,17 +132,13 @@ def test_third_party_wallet_receives_single_sd_jwt_and_a_cp1_batch_then_presents
                                     audience="https://verifier.test")
         return create_verifier_app(settings, trust=StaticTrust(trust))
 
-    vbase, server, thread = _serve(verifier_app)
-    try:
+    with serve_app(verifier_app) as vbase:
         req = httpx.post(f"{vbase}/v1/requests", json={"policy": "resident-basic",
                                                         "response_mode": "direct_post.jwt"}).json()
         out = _node(node_modules, VP_WALLET, {"uri": req["uri"], "credential": sd["credentials"][0],
                                               "holderJwk": holder})
         assert out["status"] == 200, out
         verdict = httpx.get(f"{vbase}/v1/requests/{req['id']}").json()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert verdict["status"] == "done" and verdict["result"]["verified"] is True, verdict
     assert verdict["result"]["issuer"] == service.issuer_id
     claims = verdict["result"]["claims"]

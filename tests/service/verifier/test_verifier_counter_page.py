@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from support import serve_app
 from verifier_world import World, qr_png
 
 from credcore import jws
@@ -33,28 +32,17 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 BUDGET_MS = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[tuple[str, World]]:
     world = World()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = VerifierSettings(environment="test", data_dir=tmp_path_factory.mktemp("counter"), public_url=url,
-                                audience="https://verifier.test")
-    app = create_app(settings, clock=world.clock, trust=StaticTrust(world.snapshot()))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield url, world
-    server.should_exit = True
-    thread.join(timeout=10)
+
+    def make(url: str) -> Any:
+        settings = VerifierSettings(environment="test", data_dir=tmp_path_factory.mktemp("counter"), public_url=url,
+                                    audience="https://verifier.test")
+        return create_app(settings, clock=world.clock, trust=StaticTrust(world.snapshot()))
+
+    with serve_app(make) as url:
+        yield url, world
 
 
 def y4m_of(png: bytes, path: Path, frames: int = 10) -> Path:

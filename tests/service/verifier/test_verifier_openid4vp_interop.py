@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from support import serve_app
 from verifier_world import World
 
-from civicpass._up_layout import free_port
 from credcore._defaults import SystemClock
 from verifier.api.app import create_app
 from verifier.service import StaticTrust
@@ -34,20 +32,15 @@ SCRIPT = Path(__file__).with_name("openid4vp_wallet.mjs")
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[tuple[str, World]]:
     world = World(synced_at=int(time.time()))
-    port = free_port("127.0.0.1")
-    url = f"http://127.0.0.1:{port}"
-    settings = VerifierSettings(environment="test", data_dir=tmp_path_factory.mktemp("interop"), public_url=url,
-                                audience="https://verifier.test")
-    # The wall clock: the node wallet stamps its KB-JWT with the real time, however long this module takes.
-    app = create_app(settings, clock=SystemClock(), trust=StaticTrust(world.snapshot()))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield url, world
-    server.should_exit = True
-    thread.join(timeout=10)
+
+    def make(url: str) -> Any:
+        settings = VerifierSettings(environment="test", data_dir=tmp_path_factory.mktemp("interop"), public_url=url,
+                                    audience="https://verifier.test")
+        # The wall clock: the node wallet stamps its KB-JWT with the real time, however long this module takes.
+        return create_app(settings, clock=SystemClock(), trust=StaticTrust(world.snapshot()))
+
+    with serve_app(make) as url:
+        yield url, world
 
 
 def wallet(node_modules: Path, uri: str, world: World, **extra: Any) -> dict[str, Any]:
