@@ -103,12 +103,17 @@ def users(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from credcore.errors import CredError
+    from credcore.errors import CredError, MalformedInputError
     from issuer.desk import accounts
     from issuer.store.db import make_engine, make_sessionmaker, upgrade
 
-    url = args.database_url or os.environ.get("CIVICPASS_ISSUER_DATABASE_URL") \
-        or f"sqlite:///{Path(args.data_dir) / 'issuer.db'}"
+    url = args.database_url or os.environ.get("CIVICPASS_ISSUER_DATABASE_URL")
+    if url is None:
+        refusal = _no_issuer_database(Path(args.data_dir), creating=args.users_command == "add")
+        if refusal:
+            print(f"civicpass issuer users: {refusal}", file=sys.stderr)
+            return 2
+        url = f"sqlite:///{Path(args.data_dir) / 'issuer.db'}"
     engine = make_engine(url)
     upgrade(engine)
     actor = f"cli:{getpass.getuser()}"[:64]
@@ -117,8 +122,13 @@ def users(args: argparse.Namespace) -> int:
     def password() -> str:
         if args.password_stdin:
             return sys.stdin.readline().rstrip("\n")
-        first = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != first:
+        try:
+            first = getpass.getpass("password: ")
+            again = getpass.getpass("again: ")
+        except EOFError:  # no terminal and nothing on stdin: a script that forgot --password-stdin
+            raise MalformedInputError("no password given: type it at the prompt, or pipe it with --password-stdin") \
+                from None
+        if again != first:
             raise SystemExit("civicpass issuer users: the passwords differ")
         return first
 
@@ -144,3 +154,19 @@ def users(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _no_issuer_database(data_dir: Path, *, creating: bool) -> str | None:
+    """Why the SQLite database in ``data_dir`` is the wrong one to change, if it is: ``civicpass up`` keeps each
+    issuer's database in ``issuers/NAME/`` of its data directory, and an account added beside them would live in
+    a database no issuer reads."""
+    if (data_dir / "issuer.db").exists():
+        return None
+    issuers = sorted(p.name for p in (data_dir / "issuers").glob("*") if (p / "issuer.db").exists())
+    if issuers:
+        return (f"{data_dir} is the state of `civicpass up`, whose issuers keep their accounts in "
+                f"{data_dir / 'issuers'}/NAME: pass --data-dir {data_dir / 'issuers' / issuers[0]} "
+                f"(issuers here: {', '.join(issuers)})")
+    if not creating:
+        return f"no issuer database at {data_dir / 'issuer.db'}: pass the issuer's --data-dir or --database-url"
+    return None

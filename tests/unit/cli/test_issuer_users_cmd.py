@@ -64,3 +64,32 @@ def test_add_list_reset_disable(monkeypatch, tmp_path, capsys):
         assert actions == ["user.added", "user.password_reset", "user.disabled"]
         assert audit.verify_chain(session) > 0
     engine.dispose()
+
+
+def test_the_data_dir_of_civicpass_up_is_refused_with_the_issuer_directories_to_use(monkeypatch, tmp_path, capsys):
+    for name in ("cityhall", "market"):  # civicpass up's layout: one database per issuer under issuers/
+        (tmp_path / "issuers" / name).mkdir(parents=True)
+        (tmp_path / "issuers" / name / "issuer.db").touch()
+    assert users(monkeypatch, tmp_path, "add", "kim", "--role", "clerk", "--name", "김민지", "--office", "해운대구청",
+                 "--password-stdin", password="first password 1") == 2
+    err = capsys.readouterr().err
+    assert f"--data-dir {tmp_path}/issuers/cityhall" in err and "cityhall, market" in err
+    assert not (tmp_path / "issuer.db").exists()  # no database that no issuer reads
+    assert users(monkeypatch, tmp_path / "issuers" / "cityhall", "add", "kim", "--role", "clerk", "--name", "김민지",
+                 "--office", "해운대구청", "--password-stdin", password="first password 1") == 0
+
+
+def test_list_disable_reset_need_an_existing_database(monkeypatch, tmp_path, capsys):
+    for action in (["list"], ["disable", "kim"], ["reset", "kim", "--password-stdin"]):
+        assert users(monkeypatch, tmp_path, *action, password="first password 1") == 2
+        assert "no issuer database at" in capsys.readouterr().err
+    assert not (tmp_path / "issuer.db").exists()
+
+
+def test_a_password_prompt_without_input_is_bad_input_not_a_traceback(monkeypatch, tmp_path, capsys):
+    def no_terminal(prompt=""):
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", no_terminal)
+    assert users(monkeypatch, tmp_path, "add", "kim", "--role", "clerk", "--name", "Kim", "--office", "Haeundae") == 2
+    assert "--password-stdin" in capsys.readouterr().err
