@@ -41,6 +41,11 @@ class ConsortiumChangedError(ConflictError):
     title = "The consortium's members changed since the proposal was written"
 
 
+class AccountUnfundedError(RefusedError):
+    code = "governance_account_unfunded"
+    title = "The paying account has no ether for gas"
+
+
 class NotRegistryAdminError(RefusedError):
     code = "governance_not_registry_admin"
     title = "The paying account is not the TrustRegistry's admin"
@@ -73,8 +78,11 @@ HINTS = {
     "add-member|remove-member|threshold`.",
     "governance_not_set_up": "set a consortium up with `civicpass governance init --members ... --threshold K`, or "
     "name one with --governance ADDRESS.",
-    "governance_wrong_passphrase": "try again with the passphrase chosen when the file was made (--passphrase-file, "
-    "or the CIVICPASS_GOVERNANCE_PASSPHRASE / CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE variables).",
+    "governance_wrong_passphrase": "try again with the passphrase chosen when the file was made (--passphrase-file "
+    "for a member key, --account-passphrase-file for a keystore, or the CIVICPASS_GOVERNANCE_PASSPHRASE / "
+    "CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE variables).",
+    "governance_account_unfunded": "fund the account with ether for gas, or pay with another --account; on a dev "
+    "chain started by `civicpass up` or `civicpass chain up`, pay with --dev-account admin.",
     "governance_signature_invalid": "a signer's share does not verify on chain: collect the signatures again.",
     "governance_pop_invalid": "the member's proof of possession is wrong: ask them for the card `keygen` printed.",
     "governance_threshold_invalid": "the threshold must be at least 1 and at most the number of members.",
@@ -199,11 +207,19 @@ def payer_of(args: argparse.Namespace, w3: Any, deployment: Any) -> Any:
     if args.account is not None:
         secret = keys.passphrase(args.account_passphrase_file, env=keys.ACCOUNT_PASSPHRASE_ENV,
                                  what=f"the account keystore {args.account}")
-        return Signer(w3, keys.open_account(args.account, secret))
+        return _funded(w3, Signer(w3, keys.open_account(args.account, secret)))
     if args.dev_account:
-        return Signer(w3, dev_key(args, deployment))
+        return _funded(w3, Signer(w3, dev_key(args, deployment)))
     raise MalformedInputError("no paying account: pass --account KEYSTORE (make one with `civicpass governance "
                               "account --out FILE`) or, on a dev chain, --dev-account ROLE")
+
+
+def _funded(w3: Any, payer: Any) -> Any:
+    """The payer, unless it has nothing to pay gas with: a new keystore's account is empty, and the node's
+    refusal of its transaction says only that it was rejected."""
+    if int(w3.eth.get_balance(payer.address)) == 0:
+        raise AccountUnfundedError(f"the paying account {payer.address} has no ether to pay for gas; nothing was sent")
+    return payer
 
 
 def dev_key(args: argparse.Namespace, deployment: Any) -> str:

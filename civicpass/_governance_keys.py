@@ -55,7 +55,8 @@ def passphrase(file: Path | None, *, env: str = _PASSPHRASE_ENV, what: str, conf
         if confirm and getpass.getpass("again: ") != text:
             raise WrongPassphraseError("the two passphrases differ")
     else:
-        raise WrongPassphraseError(f"no passphrase for {what}: pass --passphrase-file or set {env}")
+        option = "--account-passphrase-file" if env == ACCOUNT_PASSPHRASE_ENV else "--passphrase-file"
+        raise WrongPassphraseError(f"no passphrase for {what}: pass {option} or set {env}")
     if not text:
         raise WrongPassphraseError("an empty passphrase is not accepted")
     return unicodedata.normalize("NFC", text)

@@ -63,7 +63,7 @@ def run_account(args: argparse.Namespace) -> int:
     return 0
 
 
-def _member_cards(values: Sequence[str]) -> list[tuple[bytes, bytes]]:
+def member_cards(values: Sequence[str]) -> list[tuple[bytes, bytes]]:
     from credcore import bls
 
     cards: list[tuple[bytes, bytes]] = []
@@ -94,7 +94,7 @@ def run_init(args: argparse.Namespace) -> int:
     from contracts.governance import InvalidThresholdError, TrustGovernance
     from credcore import bls
 
-    cards = _member_cards(args.members)
+    cards = member_cards(args.members)
     if not 1 <= args.threshold <= len(cards) <= bls.MAX_MEMBERS:
         raise InvalidThresholdError(f"threshold {args.threshold} with {len(cards)} members: need 1 <= threshold <= "
                                     f"members <= {bls.MAX_MEMBERS}")

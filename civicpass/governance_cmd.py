@@ -47,14 +47,14 @@ from civicpass._governance_common import (
     web3_of,
     write_doc,
 )
-from civicpass._governance_setup import run_account, run_init, run_keygen
+from civicpass._governance_setup import member_cards, run_account, run_init, run_keygen
 from credcore.errors import CredError, InfrastructureError, MalformedInputError
 
 _DEFAULT_DEPLOYMENT = Path(".civicpass/deployment.json")
 _ACTIONS = {  # command word -> (credcore.bls.Action name, arguments)
     "accredit": ("ACCREDIT_ISSUER", "ACCOUNT IDENTIFIER NAME TYPE..."),
     "suspend": ("SUSPEND_ISSUER", "ACCOUNT"),
-    "add-member": ("ADD_MEMBER", "PUBLIC_KEY_HEX POP_HEX"),
+    "add-member": ("ADD_MEMBER", "CARD (as keygen printed it, PUBLIC_KEY_HEX:POP_HEX, or the key file)"),
     "remove-member": ("REMOVE_MEMBER", "PUBLIC_KEY_HEX"),
     "threshold": ("SET_THRESHOLD", "K"),
     "transfer-admin": ("TRANSFER_REGISTRY_ADMIN", "NEW_ADMIN"),
@@ -189,8 +189,9 @@ def run_propose(args: argparse.Namespace) -> int:
     values: list[Any] = list(args.args)
     try:
         if action is bls.Action.ADD_MEMBER:
-            public_key, pop = values
-            proposal = bls.Proposal.add_member(bytes.fromhex(public_key), bytes.fromhex(pop))
+            (card,) = [":".join(values)] if len(values) == 2 else values  # PUBLIC_KEY_HEX POP_HEX still works
+            ((public_key, pop),) = member_cards([card])
+            proposal = bls.Proposal.add_member(public_key, pop)
         elif action is bls.Action.REMOVE_MEMBER:
             (public_key,) = values
             proposal = bls.Proposal.remove_member(bytes.fromhex(public_key))

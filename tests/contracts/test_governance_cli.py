@@ -160,3 +160,34 @@ def test_a_plaintext_member_key_is_refused_with_the_way_to_seal_it(cli, workdir:
     code, _, err = cli("keygen", "--import", "old-member.json", "--out", "sealed.json", "--insecure-fast-kdf")
     assert code == 0, err
     assert json.loads((workdir / "sealed.json").read_text())["public_key"] == bls.public_key(sk).hex()
+
+
+def test_a_new_member_by_card_and_a_payer_without_ether(cli, workdir: Path, monkeypatch: pytest.MonkeyPatch):
+    doc = json.loads((workdir / "outsider.json").read_text())
+    card = f"{doc['public_key']}:{doc['proof_of_possession']}"  # as keygen printed it, for the consortium
+    code, out, err = cli("propose", "add-member", card, "--out", "add-by-card.json")
+    assert code == 0, err
+    assert "ADD_MEMBER" in out
+    code, _, err = cli("propose", "add-member", "outsider.json", "--out", "add-by-file.json")
+    assert code == 0, err
+    other = json.loads((workdir / "member0.json").read_text())["proof_of_possession"]
+    code, _, err = cli("propose", "add-member", f"{doc['public_key']}:{other}", "--out", "bad-card.json")
+    assert code == 1 and "governance_pop_invalid" in err and not (workdir / "bad-card.json").exists()
+
+    code, out, _ = cli("account", "--out", "fresh.json", "--insecure-fast-kdf")  # a new account owns nothing
+    assert code == 0
+    for k in ("member0.json", "member1.json", "member2.json"):
+        code, _, err = cli("sign", "add-by-card.json", "--key", k, "--yes")
+        assert code == 0, err
+    code, _, err = cli("submit", "add-by-card.json", "--account", "fresh.json")
+    assert code == 1 and "governance_account_unfunded" in err and "--dev-account admin" in err
+
+    monkeypatch.delenv("CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE")  # and no terminal to ask on
+    code, _, err = cli("submit", "add-by-card.json", "--account", "fresh.json")
+    assert code == 2 and "pass --account-passphrase-file or set" in err  # the option submit has
+    monkeypatch.setenv("CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE", "payer passphrase")
+
+    code, out, err = cli("submit", "add-by-card.json", "--account", "payer.json")
+    assert code == 0, err
+    code, out, _ = cli("members")
+    assert doc["public_key"] in out and "3 of 6" in out
