@@ -26,6 +26,7 @@ from civicpass._governance_common import (
     say,
     web3_of,
 )
+from civicpass._invocation import runnable
 from credcore.errors import MalformedInputError
 
 
@@ -137,7 +138,8 @@ def run_init(args: argparse.Namespace) -> int:
     if resume:
         replace(deployment, governance=gov.address).save(args.deployment)
     print(f"the TrustRegistry's admin is now TrustGovernance {gov.address}: {args.threshold} of {len(cards)}")
-    print(f"recorded in {args.deployment}; next: `civicpass governance propose ...`, `civicpass governance registry`")
+    print(runnable(f"recorded in {args.deployment}; next: `civicpass governance propose ...`, "
+                   "`civicpass governance registry`"))
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from civicpass._invocation import command_prefix
+from civicpass._invocation import relative as _relative
 from civicpass._up_layout import GRANT, MERCHANT, RESIDENT, Layout
 
 
@@ -82,23 +83,6 @@ def passphrase_file(layout: Layout, passphrase: str) -> Path:
     with os.fdopen(fd, "w") as f:
         f.write(passphrase + "\n")
     return path
-
-
-def command_prefix() -> str:
-    """How to run this ``civicpass`` from the current directory: ``civicpass`` when that name on PATH is this
-    installation, else the path of its script (``scripts/up`` runs ``.venv/bin/civicpass``, which is not on PATH)."""
-    script = Path(sys.executable).parent / "civicpass"
-    found = shutil.which("civicpass")
-    if found is not None and Path(found).resolve() == script.resolve():
-        return "civicpass"
-    return shlex.quote(_relative(script))
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path.absolute())
 
 
 def make_demo_wallets(layout: Layout, issuer_urls: dict[str, str], secrets: dict[str, Any]) -> list[str]:

@@ -48,6 +48,7 @@ from civicpass._governance_common import (
     write_doc,
 )
 from civicpass._governance_setup import member_cards, run_account, run_init, run_keygen
+from civicpass._invocation import runnable
 from credcore.errors import CredError, InfrastructureError, MalformedInputError
 
 _DEFAULT_DEPLOYMENT = Path(".civicpass/deployment.json")
@@ -139,9 +140,9 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
             hint = HINTS.get(exc.code)
             if exc.code == "governance_key_file_invalid" and exc.context.get("plaintext"):
                 hint = "seal it: `civicpass governance keygen --import OLD_FILE --out NEW_FILE`, then delete OLD_FILE."
-            print(f"civicpass governance: {exc.code}: {exc.detail}", file=sys.stderr)
+            print(runnable(f"civicpass governance: {exc.code}: {exc.detail}"), file=sys.stderr)
             if hint:
-                print(f"  what to do: {hint}", file=sys.stderr)
+                print(runnable(f"  what to do: {hint}"), file=sys.stderr)
             if isinstance(exc, InfrastructureError) and exc.code != "registry_transaction_failed":
                 return 3
             return 2 if isinstance(exc, MalformedInputError) else 1
@@ -220,8 +221,8 @@ def run_propose(args: argparse.Namespace) -> int:
         raise MalformedInputError(f"{out} exists already: pass --out to write the proposal elsewhere")
     write_doc(out, doc)
     print(f"proposal {state.nonce} written to {out}: {describe(proposal)}")
-    print(f"needs {state.threshold} of {len(state.members)} signatures: each member runs "
-          f"`civicpass governance sign {out} --key THEIR_KEY_FILE`")
+    print(runnable(f"needs {state.threshold} of {len(state.members)} signatures: each member runs "
+                   f"`civicpass governance sign {out} --key THEIR_KEY_FILE`"))
     return 0
 
 
@@ -289,5 +290,5 @@ def run_submit(args: argparse.Namespace) -> int:
     rx = await_tx(pending, f"proposal {nonce}")
     print(f"executed proposal {nonce} in block {rx.block_number} (tx 0x{rx.tx_hash.hex()}, gas {rx.gas_used}): "
           f"{describe(proposal)}")
-    print("see the registry now: `civicpass governance registry`")
+    print(runnable("see the registry now: `civicpass governance registry`"))
     return 0

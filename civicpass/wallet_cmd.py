@@ -284,12 +284,14 @@ def _copies_text(s: Any) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from civicpass._invocation import runnable
+
     summaries = _open(args).summaries()
     if args.json:
         print(json.dumps([s.to_json() for s in summaries], indent=2, ensure_ascii=False))
         return 0
     if not summaries:
-        print("the wallet is empty; receive credentials with `civicpass wallet accept OFFER`")
+        print(runnable("the wallet is empty; receive credentials with `civicpass wallet accept OFFER`"))
         return 0
     # AT ISSUER: the issuer's own id for the credential (what its operator revokes by), when it gave one
     print(f"{'ID':<12}  {'CREDENTIAL':<28}  {'OFFLINE COPIES LEFT':<26}  {'STATUS':<10}  {'EXPIRES':<16}  AT ISSUER")
