@@ -297,15 +297,20 @@ def run_verify(args: argparse.Namespace) -> int:
     except Exception as exc:  # one line, never a traceback (see module docstring)
         return _fail(exc)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str))
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=_plain))
     else:
         print("VERIFIED" if result.verified else f"NOT VERIFIED ({result.code})")
         print(f"  format: {_FORMAT_NAMES.get(result.format, result.format)}")
         for o in result.outcomes:
             print(f"  {'ok  ' if o.passed else 'FAIL'} {o.check:<15} {o.code or ''}")
         for name, value in result.claims.items():
-            print(f"  {name}: {json.dumps(value, ensure_ascii=False, default=str)}")
+            print(f"  {name}: {json.dumps(value, ensure_ascii=False, default=_plain)}")
     return 0 if result.verified else 1
+
+
+def _plain(value: Any) -> str:
+    """A claim JSON has no type for: bytes (a CP1 digest claim) in hex, as ``inspect`` shows them."""
+    return value.hex() if isinstance(value, bytes) else str(value)
 
 
 def _print_token_verdict(verdict: dict[str, Any], as_json: bool) -> None:

@@ -188,12 +188,12 @@ def _sd_jwt_presentation(index: int, nonce: str = "n-123") -> str:
     )
 
 
-def _cp1_presentation(index: int) -> str:
+def _cp1_presentation(index: int, claims: dict | None = None, profile: str = "resident-basic") -> str:
     from credcore.cp1 import issue_cp1, present_cp1
 
     credential = issue_cp1(
-        {"city": 26000, "district": 26350, "age_over_19": True},
-        profile="resident-basic",
+        claims or {"city": 26000, "district": 26350, "age_over_19": True},
+        profile=profile,
         signer=ISSUER,
         holder_key=HOLDER.public_key,
         status_list_id=7,
@@ -250,6 +250,20 @@ def test_verify_cp1_from_a_qr_image(capsys, files, tmp_path):
     code, out, _ = _cli(capsys, "verify", str(image), *_verify_args(files, "--json"))
     result = json.loads(out)
     assert code == 0 and result["verified"] and result["claims"]["district"] == 26350
+
+
+def test_verify_shows_a_byte_claim_in_hex_as_inspect_does(capsys, files):
+    from credcore.profiles import business_number_digest
+
+    digest = business_number_digest("123-45-67890")
+    claims = {"business_number_digest": digest, "market": 1, "small_business": True, "programmes": []}
+    text = _cp1_presentation(0, claims, profile="merchant-eligibility")
+    code, out, _ = _cli(capsys, "verify", text, *_verify_args(files))
+    assert code == 0 and f'business_number_digest: "{digest.hex()}"' in out
+    code, out, _ = _cli(capsys, "verify", text, *_verify_args(files, "--json"))
+    assert code == 0 and json.loads(out)["claims"]["business_number_digest"] == digest.hex()
+    _, out, _ = _cli(capsys, "inspect", text)
+    assert json.loads(out)["claims"]["business_number_digest"] == digest.hex()
 
 
 def test_verify_suspended_cp1_is_exit_1(capsys, files):
