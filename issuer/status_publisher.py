@@ -8,8 +8,9 @@ within P plus one block. The list served at ``/status-lists/{id}`` is always the
 chain accepted (when a chain is configured): serving a newer JWT before the chain has it would make
 verifiers reject it; serving an older one is what the chain digest exists to catch. The newest signed list
 (signed with each status change, before its digest is on chain) is served at ``/status-lists/{id}/latest``:
-verifiers take only stricter statuses from it until the chain confirms it. A list is also re-signed when half
-its validity has passed, and after a key rotation.
+verifiers take only stricter statuses from it until the chain confirms it. The list being published is put there
+before its digest is sent, so a verifier that sees the digest at once finds the list at one of the two.
+A list is also re-signed when half its validity has passed, and after a key rotation.
 """
 
 from __future__ import annotations
@@ -99,6 +100,13 @@ class StatusPublisher:
             version = row.version
             token = sign_list_jwt(service, session, list_id, now=now)
         if service.chain is not None:
+            # Served before its digest goes to the chain: once the transaction lands a verifier syncing at once
+            # finds this token at ``/latest`` while ``/status-lists/{id}`` still serves the previous list (so every
+            # moment one of the two matches the chain's digest). A newer change signed meanwhile keeps its place.
+            with service.sessions.begin() as session:
+                row = session.get(StatusListRow, list_id, with_for_update=True)
+                if row is not None and row.version == version:
+                    row.pending_jwt = token
             try:
                 service.chain.publish_status(list_id, status_list_digest(token), service.status_uri(list_id))
             except Exception as exc:

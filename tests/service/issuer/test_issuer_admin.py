@@ -211,6 +211,28 @@ def test_status_list_digest_goes_to_the_chain(client, service, chain):
     assert chain.statuses[1][-1] == hashlib.sha256(token.encode("ascii")).digest()
 
 
+def test_the_list_whose_digest_goes_to_the_chain_is_served_before_it_is_sent(client, service, chain, clock):
+    # A verifier that sees the digest the moment it lands must find the list at /status-lists/{id} or at /latest.
+    import hashlib
+
+    served_when_sent: list[bool] = []
+    publish = chain.publish_status
+
+    def publish_status(list_id: int, digest: bytes, uri: str):
+        served = {client.get(f"/status-lists/{list_id}{tail}").text for tail in ("", "/latest")}
+        served_when_sent.append(digest in {hashlib.sha256(t.encode("ascii")).digest() for t in served})
+        return publish(list_id, digest, uri)
+
+    chain.publish_status = publish_status
+    body, _ = issue(client)
+    service.run_workers_once(force=True)  # the first list: nothing was served before it
+    client.post(f"/v1/credentials/{body['id']}/suspend", headers=OPERATOR)
+    clock.advance(5)
+    service.run_workers_once()
+    assert served_when_sent == [True, True]
+    assert client.get("/status-lists/1/latest").text == client.get("/status-lists/1").text
+
+
 def test_status_list_not_published_while_the_chain_is_down(client, service, chain, clock):
     body, _ = issue(client)
     service.run_workers_once(force=True)
