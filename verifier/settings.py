@@ -46,6 +46,10 @@ class VerifierSettings(BaseSettings):
     #: How often each issuer's newest signed status list is fetched: a revocation is enforced within this even
     #: while the chain is down (only stricter statuses are taken from a list the chain has not confirmed).
     status_poll_s: float = Field(5.0, gt=0, le=3600)
+    #: When the chain has a newer digest for a list than the issuer serves yet, its previous chain-confirmed list
+    #: stays in use this long (with the issuer's newer signed statuses that are stricter); then its credentials
+    #: fail ``status_unknown``. 0: never, a list is dropped as soon as the chain moves past it.
+    status_list_grace_s: float = Field(60.0, ge=0, le=3600)
     #: Every chain JSON-RPC call gives up after these: a hung node delays a sync round, never a verdict.
     chain_connect_timeout_s: float = Field(2.0, gt=0, le=60)
     chain_read_timeout_s: float = Field(5.0, gt=0, le=120)

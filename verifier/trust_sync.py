@@ -11,10 +11,16 @@
   accept it only when sha256 of the exact JWT text equals the digest on chain AND its signature verifies
   under a key the chain registered for that issuer, valid at the token's ``iat``. A list served with the
   wrong digest is rejected and logged; credentials on it fail ``status_unknown`` until a good copy comes
-  (fail closed: an old list may miss revocations, see contracts.sync).
+  (fail closed: an old list may miss revocations, see contracts.sync). The issuer serves the list it is anchoring
+  at ``<uri>/latest`` before it sends the digest and at ``<uri>`` once the transaction's receipt is in, so a
+  digest that has just landed is looked for at both. If neither serves it yet (a transaction the issuer gave up
+  on landed late), the previous chain-confirmed list stays in use for ``status_list_grace_s``, with the
+  stricter statuses of the issuer's newest signed list on top, and is retried every round.
 - Ahead of the chain (:meth:`TrustKeeper.poll_status_lists`, every ``status_poll_s``, in a task of its own):
   each issuer's newest signed list (``<uri>/latest``) is fetched and only the statuses it makes stricter are
   applied, so a revocation is enforced while the chain is down; a relaxation waits for the chain's digest.
+  What it applied is persisted with the snapshot, and with it the ``iat`` of each chain-confirmed list (the
+  floor a newer list must reach), so a verifier restarted during an outage keeps enforcing and keeps polling.
 - Issuer metadata: every ``issuer_metadata_check_s``, each issuer accredited under an HTTPS identifier has
   its JWT VC Issuer Metadata (``/.well-known/jwt-vc-issuer``, the route generic SD-JWT VC verifiers take)
   checked against the chain: a document listing a key the chain did not register for it is refused and
@@ -109,7 +115,14 @@ def fetch_status_list(client: httpx.Client, pending: PendingStatusList, known: T
     from contracts.status_registry import status_list_digest
 
     if not hmac.compare_digest(status_list_digest(token), pending.digest):
-        raise StatusListRejected("digest_mismatch")
+        # Between the transaction landing and its receipt reaching the issuer, the list is at /latest only
+        # (issuer.status_publisher); whichever URL served it, the chain's digest is what is trusted.
+        try:
+            token = _get_token(client, pending.uri + "/latest")
+        except StatusListRejected:
+            raise StatusListRejected("digest_mismatch") from None
+        if not hmac.compare_digest(status_list_digest(token), pending.digest):
+            raise StatusListRejected("digest_mismatch")
     return token, _check_signed(token, pending.issuer_id, pending.uri, known, now)
 
 
@@ -153,12 +166,16 @@ class TrustKeeper:
     """The current :class:`TrustSnapshot` for the service (``current()``), and the loop that refreshes it."""
 
     def __init__(self, *, snapshot_path: Path, clock: Clock, sync: TrustSync | None = None,
-                 http: httpx.Client | None = None, metadata_check_s: float = 0) -> None:
+                 http: httpx.Client | None = None, metadata_check_s: float = 0, status_list_grace_s: float = 0
+                 ) -> None:
         self.snapshot_path = snapshot_path
         self.clock = clock
         self._sync = sync
         self._http = http
         self._metadata_check_s = metadata_check_s
+        self._grace_s = status_list_grace_s
+        #: (issuer id, list id, version) on chain -> when its list was first found nowhere (see _keep_previous).
+        self._unfetched: dict[tuple[str, int, int], int] = {}
         self._metadata_checked: dict[str, int] = {}  # issuer id -> when its metadata was last checked
         #: Issuer id -> "ok" or why its JWT VC Issuer Metadata was refused (a stable code).
         self.metadata_verdicts: dict[str, str] = {}
@@ -174,10 +191,12 @@ class TrustKeeper:
             loaded = None
         self._snap = loaded[0] if loaded else TrustSnapshot()
         # Status lists signed by their issuer but not yet on chain (see poll_status_lists): the chain-confirmed
-        # snapshot is ``_base``; ``_snap`` is it with the stricter statuses of these applied.
+        # snapshot is ``_base``; ``_snap`` is it with the stricter statuses of these applied. A snapshot loaded
+        # from disk already carries those it had applied (stricter only, so taking it as the base is safe).
         self._base = self._snap
         self._snap_lock = threading.Lock()  # never held across I/O
-        self._chain_iat: dict[tuple[str, int], int] = {}
+        self._save_lock = threading.Lock()  # one writer at a time, and the last one writes the newest snapshot
+        self._chain_iat: dict[tuple[str, int], int] = _chain_iats(loaded[1]) if loaded else {}
         self._overlays: dict[tuple[str, int], tuple[int, StatusList, bytes]] = {}
 
     @classmethod
@@ -199,7 +218,8 @@ class TrustKeeper:
                      read_timeout=settings.chain_read_timeout_s)
         http = httpx.Client(timeout=settings.status_fetch_timeout_s, follow_redirects=False)
         return cls(snapshot_path=settings.snapshot_path, clock=clock, sync=TrustSync(w3, deployment), http=http,
-                   metadata_check_s=settings.issuer_metadata_check_s)
+                   metadata_check_s=settings.issuer_metadata_check_s,
+                   status_list_grace_s=settings.status_list_grace_s)
 
     @property
     def online(self) -> bool:
@@ -228,7 +248,7 @@ class TrustKeeper:
             self._state = state
             now = self.clock.now()
             known = state.snapshot(now=now)
-            accepted, rejected = 0, []
+            accepted, rejected, unfetched = 0, [], []
             iats: dict[tuple[str, int], int] = {}
             for pending in state.pending_status_lists:
                 try:
@@ -240,17 +260,15 @@ class TrustKeeper:
                     reason = exc.reason if isinstance(exc, StatusListRejected) else exc.code
                     log.warning("status list %s v%d rejected: %s", pending.uri, pending.version, reason)
                     rejected.append((pending.uri, reason))
-            snap = state.snapshot(now=now)
+                    unfetched.append(pending)
+            snap = self._keep_previous(state.snapshot(now=now), unfetched, now)
             rejected += self._check_issuer_metadata(snap, now)
             with self._snap_lock:
                 self._chain_iat.update(iats)
                 self._base = snap
                 self._snap = self._overlaid(snap)
                 snap = self._snap
-            try:
-                save_snapshot(self.snapshot_path, snap)
-            except OSError:
-                log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
+            self._persist()
             self.last_report = SyncReport(True, snap.block_number, accepted, tuple(rejected))
             if self._head is None or (snap.block_number or 0) >= self._head:
                 self._behind_since = None
@@ -282,9 +300,49 @@ class TrustKeeper:
             if digest != record.digest and parsed.iat >= chain_iat:
                 found[key] = (parsed.iat, parsed.status_list, digest)
         with self._snap_lock:
+            before = self._snap.status_lists
             self._overlays.update(found)
             self._snap = self._overlaid(self._base)
-            return len(self._overlays)
+            ahead, changed = len(self._overlays), self._snap.status_lists != before
+        if changed:  # a counter restarted without network keeps enforcing what it applied
+            self._persist()
+        return ahead
+
+    def _keep_previous(self, snap: TrustSnapshot, unfetched: list[PendingStatusList], now: int) -> TrustSnapshot:
+        """``snap`` with the last chain-confirmed version of each list whose newer version was found nowhere, for
+        ``status_list_grace_s`` after it first was: a transaction the issuer gave up on may land before the issuer
+        serves its list. Beyond that the list is dropped and its credentials fail ``status_unknown``, since a
+        server that never serves the chain's list could otherwise hold its revocations back for ever. Meanwhile
+        poll_status_lists applies the stricter statuses of the issuer's newest signed list on top. A list read
+        from disk whose digest is still the chain's is the chain's list itself: it stays, however long the
+        issuer is unreachable after a restart."""
+        missed: dict[tuple[str, int, int], int] = {}
+        kept = []
+        for pending in unfetched:
+            key = (pending.issuer_id, pending.list_id, pending.version)
+            missed[key] = since = self._unfetched.get(key, now)
+            previous = self._base.status_list_by_id(pending.issuer_id, pending.list_id)
+            if previous is None:
+                continue
+            if previous.version == pending.version and previous.digest == pending.digest:
+                kept.append(previous)  # the very list the chain holds (loaded from disk): not superseded at all
+            elif previous.version < pending.version and now - since < self._grace_s:
+                log.warning("status list %s v%d not served yet: v%d stays in use", pending.uri, pending.version,
+                            previous.version)
+                kept.append(previous)
+        self._unfetched = missed
+        return dataclasses.replace(snap, status_lists=(*snap.status_lists, *kept)) if kept else snap
+
+    def _persist(self) -> None:
+        """Save the snapshot in service, and each chain-confirmed list's ``iat`` (poll_status_lists' floor)."""
+        with self._save_lock:
+            with self._snap_lock:
+                snap = self._snap
+                iats = [[issuer_id, list_id, iat] for (issuer_id, list_id), iat in sorted(self._chain_iat.items())]
+            try:
+                save_snapshot(self.snapshot_path, snap, cursor={"status_list_iat": iats})
+            except OSError:
+                log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
 
     def _overlaid(self, base: TrustSnapshot) -> TrustSnapshot:
         """``base`` with the overlays' stricter statuses; overlays the chain caught up with are dropped."""
@@ -403,6 +461,17 @@ class TrustKeeper:
         if self._http is not None:
             with contextlib.suppress(Exception):
                 self._http.close()
+
+
+def _chain_iats(cursor: dict[str, Any]) -> dict[tuple[str, int], int]:
+    """The ``iat`` of each chain-confirmed list, as :meth:`TrustKeeper._persist` stored it (unusable rows skipped)."""
+    found: dict[tuple[str, int], int] = {}
+    rows = cursor.get("status_list_iat")
+    for row in rows if isinstance(rows, list) else ():
+        if (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)
+                and all(type(v) is int for v in row[1:])):
+            found[(row[0], row[1])] = row[2]
+    return found
 
 
 def _log_progress(first: int, done: int, last: int) -> None:

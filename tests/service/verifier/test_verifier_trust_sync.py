@@ -121,12 +121,12 @@ def chain(tmp_path_factory) -> Iterator[Chain]:
         running.stop()
 
 
-def keeper_for(chain: Chain, tmp_path, clock: WallClock, rpc_url: str | None = None) -> TrustKeeper:
+def keeper_for(chain: Chain, tmp_path, clock: WallClock, rpc_url: str | None = None, **kw) -> TrustKeeper:
     from web3 import HTTPProvider, Web3
 
     w3 = Web3(HTTPProvider(rpc_url or chain.running.url, request_kwargs={"timeout": 2}))
     return TrustKeeper(snapshot_path=tmp_path / "snap.json", clock=clock, sync=TrustSync(w3, chain.deployment),
-                       http=httpx.Client(timeout=2))
+                       http=httpx.Client(timeout=2), **kw)
 
 
 def cp1_text(chain: Chain, holder: SigningKey, list_id: int, idx: int, now: int) -> str:
@@ -208,6 +208,54 @@ def test_list_whose_digest_does_not_match_the_chain_is_rejected(chain, tmp_path)
     client.app.state.parts.keeper = keeper  # /v1/trust reports the rejection to the operator
     rejected = client.get("/v1/trust").json()["last_sync"]["rejected"]
     assert {"uri": f"{chain.lists.base}/status-lists/{list_id}", "reason": "digest_mismatch"} in rejected
+
+
+def test_a_digest_that_landed_before_the_issuer_serves_its_list_at_the_uri_is_found_at_latest(chain, tmp_path):
+    # The issuer serves the list it anchors at /latest before sending its digest, and at the URI once the receipt
+    # is in: a verifier that syncs in between takes it from /latest (the chain's digest decides, not the URL).
+    clock, holder, list_id = WallClock(), SigningKey.generate(), next(chain.list_ids)
+    old = chain.publish(StatusList.empty(64), list_id=list_id, version=1)
+    keeper = keeper_for(chain, tmp_path, clock)
+    assert keeper.sync_once().ok
+    new = chain.publish(StatusList.empty(64).set(5, Status.INVALID), list_id=list_id, version=2, serve=old)
+    chain.lists.tokens[f"/status-lists/{list_id}/latest"] = new
+    report = keeper.sync_once()
+    assert report.accepted == 1 and not [r for r in report.rejected if r[0].endswith(f"/{list_id}")]
+    assert keeper.current().status_list_by_id(chain.issuer_id, list_id).version == 2
+    client = app_for(tmp_path, clock, keeper)
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "revoked"
+
+
+def test_a_list_the_issuer_serves_nowhere_yet_keeps_the_previous_one_for_the_grace_then_fails_closed(chain, tmp_path):
+    clock, holder, list_id = WallClock(), SigningKey.generate(), next(chain.list_ids)
+    old = chain.publish(StatusList.empty(64), list_id=list_id, version=1)
+    keeper = keeper_for(chain, tmp_path, clock, status_list_grace_s=60)
+    keeper.sync_once()
+    chain.publish(StatusList.empty(64).set(5, Status.INVALID), list_id=list_id, version=2, serve=old)
+    assert (f"{chain.lists.base}/status-lists/{list_id}", "digest_mismatch") in keeper.sync_once().rejected
+    client = app_for(tmp_path, clock, keeper)
+    assert verify(client, cp1_text(chain, holder, list_id, 1, clock.now()))["verified"] is True  # v1 still in use
+    clock.offset += 61
+    keeper.sync_once()
+    assert verify(client, cp1_text(chain, holder, list_id, 2, clock.now()))["code"] == "status_unknown"
+
+
+def test_a_verifier_restarted_while_the_chain_is_down_polls_and_keeps_what_it_applied(chain, tmp_path):
+    clock, holder, list_id = WallClock(), SigningKey.generate(), next(chain.list_ids)
+    chain.publish(StatusList.empty(64), list_id=list_id, version=1)
+    keeper_for(chain, tmp_path, clock).sync_once()  # persists to tmp_path/snap.json
+    uri = f"{chain.lists.base}/status-lists/{list_id}"
+    chain.lists.tokens[f"/status-lists/{list_id}/latest"] = sign_status_list_jwt(
+        StatusList.empty(64).set(5, Status.INVALID), uri=uri, signer=chain.key, iat=int(time.time()) + 1)
+    restarted = keeper_for(chain, tmp_path, clock, rpc_url="http://127.0.0.1:9")  # from the file, no chain
+    assert restarted.sync_once().error == "chain_unavailable"
+    assert restarted.poll_status_lists() == 1
+    client = app_for(tmp_path, clock, restarted)
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "revoked"
+    offline = TrustKeeper(snapshot_path=tmp_path / "snap.json", clock=clock)  # and again, with no network at all
+    clock.offset += 31
+    body = verify(app_for(tmp_path, clock, offline), cp1_text(chain, holder, list_id, 5, clock.now()))
+    assert body["code"] == "revoked"
 
 
 def test_list_signed_by_an_unregistered_key_is_rejected(chain, tmp_path):
