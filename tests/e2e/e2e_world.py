@@ -178,15 +178,19 @@ class Stack:
             args += ["--database-url", self.db_urls[name]]
         self._spawn(name, args, env)
 
-    def start_verifier(self) -> None:
-        args = ["verifier", "serve", "--port", str(self.ports["verifier"]), "--data-dir", str(self.root / "verifier"),
+    def start_verifier(self, name: str = "verifier", env: dict[str, str] | None = None) -> None:
+        """The verifier, or another one named ``name`` (its own port and data directory) with ``env`` added."""
+        if name not in self.ports:
+            self.ports[name] = free_port("127.0.0.1")
+            self.urls[name] = f"http://127.0.0.1:{self.ports[name]}"
+        args = ["verifier", "serve", "--port", str(self.ports[name]), "--data-dir", str(self.root / name),
                 "--deployment-file", str(self.deployment), "--chain-rpc-url", self.rpc_url]
-        if "verifier" in self.db_urls:
-            args += ["--database-url", self.db_urls["verifier"]]
-        self._spawn("verifier", args)
+        if name in self.db_urls:
+            args += ["--database-url", self.db_urls[name]]
+        self._spawn(name, args, self.env | (env or {}))
 
     def close(self) -> None:
-        for name in ("verifier", *ISSUERS, "chain"):  # the chain last
+        for name in (*sorted(set(self.procs) - {*ISSUERS, "chain"}), *ISSUERS, "chain"):  # the chain last
             if name in self.procs:
                 self.procs[name].stop()
         self.http.close()
@@ -360,10 +364,11 @@ class Issued:
 
 
 class Hung:
-    """The chain process stopped (SIGSTOP) for the ``with`` block, resumed (SIGCONT) after, whatever happens."""
+    """A process (the chain unless named) stopped (SIGSTOP) for the ``with`` block, resumed (SIGCONT) after,
+    whatever happens."""
 
-    def __init__(self, stack: Stack) -> None:
-        self.proc = stack.procs["chain"].proc
+    def __init__(self, stack: Stack, name: str = "chain") -> None:
+        self.proc = stack.procs[name].proc
 
     def __enter__(self) -> Hung:
         self.proc.send_signal(signal.SIGSTOP)

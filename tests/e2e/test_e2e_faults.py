@@ -1,5 +1,7 @@
 """Fault injection on real processes (issue 13): the chain hung (SIGSTOP) during issuance, key rotation and
-revocation, then resumed (SIGCONT); the issuer and the verifier killed with SIGKILL and restarted.
+revocation, then resumed (SIGCONT); the verifier restarted while the chain hangs; status changes published while
+a verifier watches; the issuer and the verifier killed with SIGKILL and restarted; a verifier's Redis replay cache
+hung, killed and back.
 
 What must hold throughout: no 5xx but a documented 503, nothing answering slower than its bound while the chain
 hangs (issuance, health, metadata, status lists under 1 s; a rotation's 503 within the chain timeout), and no
@@ -9,14 +11,20 @@ The tests share one system (embedded chain, SQLite) and run in file order.
 
 from __future__ import annotations
 
+import secrets
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_world import Hung, Issued, Stack, eventually, http_ok
+from e2e_world import Hung, Issued, Proc, Stack, eventually, http_ok
+from support import port_open, require
+
+from civicpass._up_layout import free_port
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -138,6 +146,62 @@ def test_a_revocation_during_a_chain_outage_is_enforced_and_a_reinstatement_wait
     assert verdict_code(stack, revoked) == "revoked"
 
 
+def restart_verifier(stack: Stack) -> None:
+    stack.procs["verifier"].proc.send_signal(signal.SIGKILL)
+    stack.procs["verifier"].proc.wait(timeout=10)
+    stack.start_verifier()
+    stack.procs["verifier"].wait_until(http_ok(f"{stack.urls['verifier']}/v1/trust"))
+
+
+def test_a_verifier_restarted_during_a_chain_outage_enforces_a_revocation_signed_meanwhile(stack):
+    kept, revoked = Issued(stack), Issued(stack)
+    stack.wait_synced()
+    for one in (kept, revoked):
+        eventually(lambda one=one: verdict_code(stack, one) is None, f"credential {one.id} verifies", 30)
+
+    with Hung(stack):
+        restart_verifier(stack)  # from its snapshot file: the chain does not answer
+        started = time.monotonic()
+        r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{revoked.id}/revoke")
+        assert r.status_code == 200, r.text
+        eventually(lambda: verdict_code(stack, revoked) == "revoked", "revocation enforced after the restart",
+                   timeout=STATUS_POLL_BOUND, every=0.2)
+        assert time.monotonic() - started < STATUS_POLL_BOUND
+        assert verdict_code(stack, kept) is None
+        # What it applied is on disk: restarted again with the issuer hung too, it refuses from its first answer.
+        with Hung(stack, "cityhall"):
+            restart_verifier(stack)
+            assert verdict_code(stack, revoked) == "revoked"
+            assert verdict_code(stack, kept) is None
+
+    eventually(lambda: stack.http.get(f"{stack.urls['cityhall']}/readyz", timeout=10).status_code == 200,
+               "issuer ready again", 30)
+    stack.wait_synced()
+    assert verdict_code(stack, revoked) == "revoked"
+    eventually(lambda: verdict_code(stack, kept) is None, "the other credential verifies once the chain is back", 30)
+
+
+def test_a_verifier_never_answers_status_unknown_while_status_changes_are_published(stack):
+    # The issuer serves the list it anchors at /latest before sending its digest, and the verifier looks there
+    # when the list URI still serves the previous one: no moment where the chain's list is found nowhere.
+    watched, changing = Issued(stack), Issued(stack)
+    stack.wait_synced()
+    eventually(lambda: verdict_code(stack, watched) is None, "credential verifies", 30)
+    codes: list[str | None] = []
+    for action in ("suspend", "reinstate") * 4:
+        r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{changing.id}/{action}")
+        assert r.status_code == 200, r.text
+        block = int(stack.web3().eth.block_number)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            codes.append(verdict_code(stack, watched))
+            if int(stack.web3().eth.block_number) > block and stack.verifier_trust()["block"] > block:
+                break  # published and read: the next change
+            time.sleep(0.05)
+    assert "status_unknown" not in codes, codes
+    assert set(codes) == {None}, codes
+
+
 def test_sigkill_of_the_issuer_loses_no_credential_and_no_revocation(stack):
     issued = [Issued(stack) for _ in range(6)]
     r = stack.admin_call("cityhall", "operator", "POST", f"/v1/credentials/{issued[0].id}/revoke")
@@ -163,3 +227,88 @@ def test_sigkill_of_the_verifier_then_it_verifies_again_from_where_it_was(stack)
     assert verified(stack, issued)  # the persisted snapshot serves at once
     for earlier in stack.shared.get("issued", []):
         assert verified(stack, earlier)
+
+
+#: The verifier gives Redis this long to answer (verifier.api.app), then answers 503.
+REDIS_TIMEOUT = 2.0
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free port (never the machine's shared one), writing every command to
+    its append-only file so that what it held survives a kill."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port("127.0.0.1")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "yes", "--appendfsync", "always", "--dir", str(root)]
+        self.log = root / "redis.log"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = Proc("redis", self.argv, {}, self.log)
+        self.proc.wait_until(lambda: port_open("127.0.0.1", self.port), timeout=15)
+
+    def kill(self) -> None:
+        self.proc.proc.send_signal(signal.SIGKILL)
+        self.proc.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        self.proc.proc.send_signal(signal.SIGCONT)  # a stopped process ignores SIGTERM
+        self.proc.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    require(shutil.which("redis-server") is not None, "redis-server")
+    redis = OwnRedis(tmp_path)
+    try:
+        yield redis
+    finally:
+        redis.close()
+
+
+def verify_on(stack: Stack, name: str, presentation: str, nonce: str) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    r = stack.http.post(f"{stack.urls[name]}/v1/verify",
+                        json={"presentation": presentation, "policy": "resident-basic", "nonce": nonce})
+    return r.status_code, r.json(), time.monotonic() - started
+
+
+def test_redis_hung_or_down_answers_503_never_500_nor_a_replay_then_verification_resumes(stack, own_redis):
+    stack.start_verifier("verifier-redis", {"CIVICPASS_VERIFIER_REPLAY_BACKEND": "redis",
+                                            "CIVICPASS_VERIFIER_REDIS_URL": own_redis.url})
+    stack.procs["verifier-redis"].wait_until(http_ok(f"{stack.urls['verifier-redis']}/v1/trust"))
+    issued = Issued(stack)
+    stack.wait_synced()
+
+    def fresh() -> tuple[int, dict[str, Any], float]:
+        nonce = secrets.token_urlsafe(12)
+        return verify_on(stack, "verifier-redis", issued.qr(nonce), nonce)
+
+    eventually(lambda: fresh()[1].get("verified"), "verifies on Redis", 30)
+    nonce = secrets.token_urlsafe(12)
+    shown = issued.qr(nonce)
+    assert verify_on(stack, "verifier-redis", shown, nonce)[1]["verified"] is True
+
+    def unavailable(got: tuple[int, dict[str, Any], float], bound: float) -> None:
+        status, body, elapsed = got
+        assert (status, body["code"]) == (503, "infrastructure_unavailable"), (status, body)
+        assert elapsed < bound, elapsed
+
+    own_redis.proc.proc.send_signal(signal.SIGSTOP)  # hung: connections open, no answers
+    try:
+        for _ in range(2):
+            unavailable(fresh(), REDIS_TIMEOUT + FAST_ANSWER)
+            unavailable(verify_on(stack, "verifier-redis", shown, nonce), REDIS_TIMEOUT + FAST_ANSWER)  # no replay
+    finally:
+        own_redis.proc.proc.send_signal(signal.SIGCONT)
+    own_redis.kill()  # down: connections refused
+    for _ in range(3):
+        unavailable(fresh(), FAST_ANSWER)
+        unavailable(verify_on(stack, "verifier-redis", shown, nonce), FAST_ANSWER)
+
+    own_redis.start()
+    eventually(lambda: fresh()[1].get("verified"), "verifies once Redis is back", 10)
+    status, body, _ = verify_on(stack, "verifier-redis", shown, nonce)  # what Redis held survived its kill
+    assert status == 200 and body["verified"] is False, body
