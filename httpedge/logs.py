@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging", "request_id"]
+__all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging", "request_id"]
 
 #: The id of the request being served in this task, if any (set by :class:`httpedge.observe.RequestObserver`).
 request_id: ContextVar[str | None] = ContextVar("civicpass_request_id", default=None)
@@ -31,22 +32,71 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._second, self._stamp = -1, ""
 
-    def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        line: dict[str, Any] = {"ts": ts, "svc": self.service, "level": record.levelname.lower(),
-                                "logger": record.name, "pid": record.process, "msg": record.getMessage()}
+    def _ts(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # one strftime a second, not one per access line
+            self._second = second
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        line: dict[str, Any] = {"ts": self._ts(record.created), "svc": self.service,
+                                "level": record.levelname.lower(), "logger": record.name, "pid": record.process,
+                                "msg": record.getMessage()}
         rid = request_id.get()
         if rid is not None:
             line["request_id"] = rid
-        line.update((k, v) for k, v in record.__dict__.items() if k not in _RESERVED)  # extra={...} fields
+        for k, v in record.__dict__.items():  # extra={...} fields
+            if k not in _RESERVED:
+                line[k] = v
         if record.exc_info and record.exc_info[0] is not None:
             line["error"] = record.exc_info[0].__name__
             line["traceback"] = self.formatException(record.exc_info)
+        return line
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.encode(record)[:-1].decode()  # the line without its newline, as Formatter.format gives
+
+    def encode(self, record: logging.LogRecord) -> bytes:
+        """The line as UTF-8 bytes, newline included."""
+        line = self.fields(record)
         try:
-            return orjson.dumps(line, default=str).decode()  # the access line is written on every request
+            return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
         except TypeError:  # an int beyond 64 bits in an extra field
-            return json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str)
+            return (json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode()
+
+
+class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Each record one ``write`` of its whole line to the stream's file descriptor (no text layer, no separate
+    flush), so lines of several processes sharing stderr never interleave; streams without a descriptor (a
+    test's StringIO) get the text."""
+
+    def __init__(self, stream: TextIO, formatter: JsonFormatter) -> None:
+        super().__init__(stream)
+        self.setFormatter(formatter)
+        self._json = formatter
+        try:
+            stream.flush()
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = self._json.encode(record)
+            if self._fd is None:
+                self.stream.write(data.decode())
+                self.stream.flush()
+                return
+            view = memoryview(data)
+            while view:  # a regular file or pipe takes the line at once; a short write only on a full pipe
+                view = view[os.write(self._fd, view):]
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(service: str, *, level: int = logging.INFO, out: TextIO | None = None) -> None:
@@ -56,8 +106,7 @@ def configure_logging(service: str, *, level: int = logging.INFO, out: TextIO | 
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(out or sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handler = JsonLineHandler(out or sys.stderr, JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries: warnings and errors only

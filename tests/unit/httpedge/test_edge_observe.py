@@ -145,3 +145,25 @@ def test_a_hung_probe_makes_readyz_503_and_never_holds_the_answer():
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_configured_logging_writes_each_record_as_one_json_line_to_a_file_descriptor(tmp_path):
+    from httpedge.logs import JsonLineHandler, configure_logging
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    path = tmp_path / "service.log"
+    try:
+        with path.open("w") as out:
+            configure_logging("verifier", out=out)
+            assert isinstance(root.handlers[0], JsonLineHandler)
+            logging.getLogger("civicpass.access").info("request", extra={"route": "/v1/verify", "n": 2**70})
+            logging.getLogger("verifier.x").warning("ünïcode %s", "ok")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    first, second = (json.loads(line) for line in lines)  # exactly two lines, each whole JSON
+    assert first["route"] == "/v1/verify" and first["n"] == 2**70 and first["svc"] == "verifier"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["ts"])
+    assert second["msg"] == "ünïcode ok" and second["level"] == "warning"
