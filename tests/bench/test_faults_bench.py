@@ -7,6 +7,10 @@
   ``POST /v1/credentials/{id}/revoke`` to the first verifier answer refusing the credential with ``revoked``
   (probes every 100 ms). The verifier's status poll interval is its default (5 s). Target: under 10 s, the worst
   sample asserted. Under ``scripts/bench`` 3 samples; in the ordinary test run one, as a smoke test.
+- **Health and readiness while the chain hangs** (issue 17): ``/healthz`` and ``/readyz`` of the issuer and the
+  verifier probed in turn, every 50 ms, for longer than the chain's read timeout after the chain process was
+  stopped, so the readiness check's own chain call is in flight and then timed out meanwhile. Target: the
+  slowest answer (client round trip included) under 100 ms.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 ROTATIONS = 3
 REVOCATION_TARGET_S = 10.0
+PROBE_TARGET_MS = 100.0
+PROBE_WINDOW_S = 7.0  # longer than the chain read timeout (5 s by default)
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +94,44 @@ def revocation_latency(stack: Stack) -> float:
     return latency
 
 
+def slowest_probe_while_hung(stack: Stack) -> tuple[float, int, set[int]]:
+    """(slowest answer in ms, probes made, readiness statuses seen) of the two services' health endpoints while
+    the chain process is stopped."""
+    slowest, probes, ready_statuses = 0.0, 0, set()
+    with Hung(stack):
+        deadline = time.monotonic() + PROBE_WINDOW_S
+        while time.monotonic() < deadline:
+            for name in ("cityhall", "verifier"):
+                for path in ("/healthz", "/readyz"):
+                    started = time.perf_counter()
+                    r = stack.http.get(f"{stack.urls[name]}{path}", timeout=10)
+                    slowest = max(slowest, time.perf_counter() - started)
+                    probes += 1
+                    if path == "/readyz":
+                        ready_statuses.add(r.status_code)
+            time.sleep(0.05)
+    stack.wait_synced()
+    return slowest * 1000, probes, ready_statuses
+
+
 def test_fault_budgets(benchmark, world):
     samples = 1 if benchmark.disabled else 3
 
-    def run() -> tuple[int, int, list[float]]:
+    def run() -> tuple[int, int, list[float], tuple[float, int, set[int]]]:
         total, refused = rotate_under_load(world)
-        return total, refused, [revocation_latency(world) for _ in range(samples)]
+        latencies = [revocation_latency(world) for _ in range(samples)]
+        return total, refused, latencies, slowest_probe_while_hung(world)
 
-    total, refused, latencies = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update({"issued during rotations": total, "revocation latencies s": latencies})
+    total, refused, latencies, (slowest_ms, probes, ready_statuses) = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert 503 in ready_statuses, ready_statuses  # the probes saw the outage: readiness turned 503
+    benchmark.extra_info.update({"issued during rotations": total, "revocation latencies s": latencies,
+                                 "health probes while hung": probes})
     ok = record(benchmark, issue=13, what=f"credentials unverifiable after {ROTATIONS} key rotations under load "
                 f"(of {total} issued)", value=refused, op="<=", target=0, unit="credentials")
     worst = max(latencies)
     ok &= record(benchmark, issue=13, what=f"revocation latency with the chain stopped, worst of {len(latencies)} "
                  f"(median {statistics.median(latencies):.2f} s)", value=round(worst, 2), op="<",
                  target=REVOCATION_TARGET_S, unit="s")
+    ok &= record(benchmark, issue=17, what=f"/healthz and /readyz (issuer, verifier) while the chain hangs, slowest "
+                 f"of {probes}", value=round(slowest_ms, 1), op="<", target=PROBE_TARGET_MS, unit="ms")
     assert ok, benchmark.extra_info["budgets"]
