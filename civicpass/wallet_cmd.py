@@ -323,8 +323,9 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"  issued    {_date(record.issued_at)}   expires {_date(record.expires_at)}")
     print(f"  status    {summary.status or 'not checked'} (checked {_date(summary.status_checked_at)})")
     print(f"  offline   {_copies_text(summary)}")
+    width = max([13, *map(len, claims)]) + 1  # a long claim name still has a space before its value
     for name, value in claims.items():
-        print(f"  {name:<14}{json.dumps(value, ensure_ascii=False)}")
+        print(f"  {name:<{width}}{json.dumps(value, ensure_ascii=False)}")
     for e in history:
         to = e["verifier"] or "offline QR"
         print(f"  shown {_date(e['at'])} to {to}: {', '.join(e['claims']) or e['profile']} ({e['outcome']})")

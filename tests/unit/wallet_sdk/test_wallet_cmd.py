@@ -233,3 +233,20 @@ def test_refresh_without_a_refresh_token_says_a_new_offer_is_needed(
     code = main(["wallet", "refresh", cid, "--issuer-jwk", str(env["jwk"])])
     captured = capsys.readouterr()
     assert code != 0 and "wallet_not_refreshable" in captured.err + captured.out
+
+
+def test_show_keeps_a_space_between_a_long_claim_name_and_its_value(
+    env: dict[str, Any], issuer: FakeIssuer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import wallet_fake_issuer
+
+    monkeypatch.setitem(wallet_fake_issuer.CLAIMS, "resident_since", "2019-03-01")
+    monkeypatch.setitem(wallet_fake_issuer.CLAIMS, "registered_address_district", "Haeundae-gu")
+    _accept(issuer, env)
+    cid = _only_id(capsys)
+    assert main(["wallet", "show", cid]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = ("city", "resident_since", "registered_address_district")
+    shown = [line for line in lines if line.lstrip().startswith(names)]
+    assert [line.split() for line in shown if "resident_since" in line] == [["resident_since", '"2019-03-01"']]
+    assert len({line.index('"') for line in shown}) == 1  # the values start in one column
