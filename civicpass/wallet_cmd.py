@@ -20,6 +20,7 @@ import argparse
 import getpass
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -340,7 +341,7 @@ def run_qr(args: argparse.Namespace) -> int:
     shown = present_offline(wallet, args.id, now=_now(), profile=args.profile, nonce=args.nonce)
     note = f"copy {shown.copy_index + 1} of profile {shown.profile}; {shown.remaining} left"
     if shown.warnings:
-        said = {"few_copies_left": "few copies left: civicpass wallet refresh",
+        said = {"few_copies_left": f"few copies left: get new ones with {_refresh_command(args)}",
                 "history_damaged": "the wallet's history is damaged and this showing is not in it"}
         note += "; " + ", ".join(said.get(w, w) for w in shown.warnings)
     if args.out:
@@ -367,6 +368,23 @@ def run_qr(args: argparse.Namespace) -> int:
             shown = refresh(wallet, shown, now=_now(), nonce=args.nonce)
     except KeyboardInterrupt:
         return 0
+
+
+def _refresh_command(args: argparse.Namespace) -> str:
+    """``wallet refresh`` as it runs from here: the wallet options this command was given, and the chain of the
+    ``civicpass up`` data directory the wallet is in (or of the one here), else a placeholder for whom to trust."""
+    from civicpass._invocation import relative, runnable
+    from civicpass.chain_cmd import DEFAULT_DEPLOYMENT
+
+    words = ["civicpass", "wallet", "refresh"]
+    for option, value in (("--wallet", args.wallet), ("--passphrase-file", args.passphrase_file)):
+        if value:
+            words += [option, shlex.quote(value)]
+    wallet = _dir(args)
+    near = [wallet.parent.parent / "deployment.json"] if wallet.parent.name == "wallets" else []
+    found = [p for p in (*near, DEFAULT_DEPLOYMENT) if p.is_file()]
+    words += ["--chain", shlex.quote(relative(found[0])) if found else "DEPLOYMENT.json"]
+    return runnable(f"`{' '.join(words)}`")
 
 
 def run_respond(args: argparse.Namespace) -> int:

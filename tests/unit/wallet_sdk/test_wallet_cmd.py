@@ -250,3 +250,42 @@ def test_show_keeps_a_space_between_a_long_claim_name_and_its_value(
     shown = [line for line in lines if line.lstrip().startswith(names)]
     assert [line.split() for line in shown if "resident_since" in line] == [["resident_since", '"2019-03-01"']]
     assert len({line.index('"') for line in shown}) == 1  # the values start in one column
+
+
+def test_few_copies_left_names_a_refresh_command_that_runs_as_printed(
+    env: dict[str, Any], issuer: FakeIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shlex
+    import sys
+
+    # a civicpass up demo wallet, used from the directory above the data directory, civicpass not on PATH
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    (tmp_path / "data" / "wallets").mkdir(parents=True)
+    (tmp_path / "data" / "deployment.json").write_text("{}")
+    (tmp_path / "pass").write_text("cli pass phrase\n")
+    given = ["--wallet", "data/wallets/resident", "--passphrase-file", "pass"]
+    assert main(["wallet", "init", "--insecure-fast-kdf", *given]) == 0
+    assert _accept(issuer, env, "--copies", "4", *given) == 0
+    capsys.readouterr()
+    assert main(["wallet", "list", "--json", *given]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert main(["wallet", "qr", entry["id"], "--text", *given]) == 0
+    err = capsys.readouterr().err
+    assert "few copies left" in err
+    argv = shlex.split(err.split("`")[1])
+    assert argv[0] == str(Path(sys.executable).parent / "civicpass")
+    assert argv[1:] == ["wallet", "refresh", *given, "--chain", "data/deployment.json"]
+
+    monkeypatch.delenv("CIVICPASS_WALLET")  # only what the command says
+    monkeypatch.delenv("CIVICPASS_WALLET_PASSPHRASE")
+    trusted: list[str] = []
+
+    def trust(args: Any, now: int) -> tuple[Any, dict[str, bytes]]:  # the chain itself is not running here
+        trusted.append(args.chain)
+        return issuer.trust(), {}
+
+    monkeypatch.setattr(wallet_cmd, "_trust", trust)
+    assert main(argv[1:]) == 0
+    assert trusted == ["data/deployment.json"]
