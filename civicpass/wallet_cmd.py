@@ -327,9 +327,10 @@ def run_show(args: argparse.Namespace) -> int:
     width = max([13, *map(len, claims)]) + 1  # a long claim name still has a space before its value
     for name, value in claims.items():
         print(f"  {name:<{width}}{json.dumps(value, ensure_ascii=False)}")
-    for e in history:
-        to = e["verifier"] or "offline QR"
-        print(f"  shown {_date(e['at'])} to {to}: {', '.join(e['claims']) or e['profile']} ({e['outcome']})")
+    for e in history:  # each line says "shown" once; an online showing adds the verifier's answer
+        to = f"to {e['verifier']}" if e["verifier"] else "as an offline QR"
+        came = "" if e["outcome"] == "shown" else f" ({e['outcome'].replace(':', ': ', 1)})"
+        print(f"  shown {_date(e['at'])} {to}: {', '.join(e['claims']) or e['profile']}{came}")
     return 0
 
 

@@ -289,3 +289,23 @@ def test_few_copies_left_names_a_refresh_command_that_runs_as_printed(
     monkeypatch.setattr(wallet_cmd, "_trust", trust)
     assert main(argv[1:]) == 0
     assert trusted == ["data/deployment.json"]
+
+
+def test_show_lists_each_showing_once_saying_shown_once(
+    env: dict[str, Any], issuer: FakeIssuer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _accept(issuer, env)
+    cid = _only_id(capsys)
+    assert main(["wallet", "qr", cid, "--text"]) == 0
+    record = StatusListRecord(ISSUER_ID, 1, "https://issuer.example/city/status-lists/1", StatusList.empty(64))
+    verifier = FakeVerifier(now=NOW, trust=TrustSnapshot(issuers=issuer.trust().issuers, status_lists=(record,)))
+    env["http"] = verifier.client
+    meta = {"vct_values": ["urn:civicpass:ResidentCredential:1"]}
+    dcql = {"credentials": [{"id": "r", "format": "dc+sd-jwt", "meta": meta, "claims": [{"path": ["city"]}]}]}
+    assert main(["wallet", "respond", verifier.request(dcql), "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["wallet", "show", cid]) == 0
+    history = [line.strip() for line in capsys.readouterr().out.splitlines() if "shown" in line]
+    assert len(history) == 2 and all(line.count("shown") == 1 for line in history)
+    assert history[0].endswith("as an offline QR: resident-basic")
+    assert history[1].endswith(": city (accepted)") and " to " in history[1]
