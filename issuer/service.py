@@ -645,8 +645,7 @@ class IssuerService:
             cred = session.get(Credential, credential_id)
             if cred is None:
                 raise NotFoundError("no such credential")
-            q = select(func.count()).where(CredentialItem.credential_id == cred.id)
-            return _view(cred, session.scalar(q) or 0)
+            return _view(cred, _copies(session, [cred.id]).get(cred.id, 0))
 
     def list_credentials(
         self, *, vct: str | None, status: str | None, limit: int, after: str | None
@@ -662,7 +661,9 @@ class IssuerService:
                 q = q.where(Credential.status == int(codes[status]))
             if after:
                 q = q.where(Credential.id > after)
-            return [_view(c, 0) for c in session.scalars(q)]
+            rows = list(session.scalars(q))
+            copies = _copies(session, [c.id for c in rows])
+            return [_view(c, copies.get(c.id, 0)) for c in rows]
 
     def change_status(self, actor: str, credential_id: str, action: str, reason: str = "") -> CredentialView:
         now = self.clock.now()
@@ -690,7 +691,7 @@ class IssuerService:
             details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
             audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
             session.flush()
-            view = _view(cred, 0)
+            view = _view(cred, _copies(session, [cred.id]).get(cred.id, 0))
         self.wake.set()
         return view
 
@@ -802,6 +803,13 @@ def _retry_transient(fn: Callable[[], _T]) -> _T:
             if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in {"40P01", "40001"}:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _copies(session: Session, ids: list[str]) -> dict[str, int]:
+    """Signed artefacts per credential (its SD-JWT VCs and CP1 copies, refreshed ones too): what its status covers."""
+    q = (select(CredentialItem.credential_id, func.count()).where(CredentialItem.credential_id.in_(ids))
+         .group_by(CredentialItem.credential_id))
+    return {cid: n for cid, n in session.execute(q)}
 
 
 def _view(cred: Credential, copies: int) -> CredentialView:

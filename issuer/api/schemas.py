@@ -94,7 +94,8 @@ class CredentialOut(BaseModel):
     created_at: int
     created_by: str
     kid: str
-    copies: int
+    copies: int = Field(description="signed artefacts that share this credential's status, so a revocation covers "
+                        "them all: its SD-JWT VCs and CP1 copies, refreshed ones included")
 
 
 class CredentialList(BaseModel):

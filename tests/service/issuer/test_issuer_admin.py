@@ -166,6 +166,16 @@ def test_direct_issuance_returns_sd_jwt_and_cp1_copies(client):
     assert "name" not in view and "김민지" not in str(view)  # no subject data in the record
 
 
+def test_every_view_of_a_credential_counts_the_copies_its_status_covers(client):
+    body, _ = issue(client, copies=10)  # one SD-JWT VC and ten CP1 copies
+    cid = body["id"]
+    [listed] = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"]
+    views = [client.get(f"/v1/credentials/{cid}", headers=CLERK).json(), listed] + [
+        client.post(f"/v1/credentials/{cid}/{action}", headers=OPERATOR).json()
+        for action in ("suspend", "reinstate", "revoke")]
+    assert [v["copies"] for v in views] == [11] * 5
+
+
 def test_revoke_suspend_reinstate_change_the_published_list(client, service, clock):
     body, keys = issue(client, copies=1)
     cid = body["id"]
