@@ -17,7 +17,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from credcore._b64 import b64u_encode
 from credcore.errors import CredError, InfrastructureError, MalformedInputError
 from credcore.ports import Clock, ReplayGuard
 from credcore.trust import TrustSnapshot
@@ -41,9 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def jsonable(value: Any) -> Any:
-    """Claims as JSON: CP1 carries some claims as bytes (a business number digest): base64url them."""
+    """Claims as JSON: CP1 carries some claims as bytes (a business number digest): in hex, as ``civicpass
+    verify`` and ``inspect`` show them and credcore's CP1 inspection gives them, so one digest reads the same
+    everywhere."""
     if isinstance(value, bytes):
-        return b64u_encode(value)
+        return value.hex()
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -40,7 +40,7 @@ class VerifyOut(BaseModel):
     verified: bool
     code: str | None
     checks: list[CheckOut]
-    claims: dict[str, Any]
+    claims: dict[str, Any] = Field(description="the verified claims; bytes (CP1's business_number_digest) in hex")
     format: str
     credential_type: str | None
     issuer: str | None
