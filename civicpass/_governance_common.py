@@ -182,13 +182,13 @@ def deployment_of(args: argparse.Namespace, *, required: bool) -> Any:
     return None
 
 
-def web3_of(args: argparse.Namespace, deployment: Any) -> Any:
+def web3_of(args: argparse.Namespace, deployment: Any, *, timeout: float = 30) -> Any:
     from web3 import Web3
 
     url = args.rpc_url or (deployment.rpc_url if deployment is not None else None)
     if not url:
         raise MalformedInputError(f"no --rpc-url and no rpcUrl in {args.deployment}")
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
 
 
 def governance_of(args: argparse.Namespace) -> Any:

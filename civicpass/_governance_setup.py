@@ -27,7 +27,7 @@ from civicpass._governance_common import (
     web3_of,
 )
 from civicpass._invocation import runnable
-from credcore.errors import MalformedInputError
+from credcore.errors import CredError, MalformedInputError
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -60,8 +60,26 @@ def run_account(args: argparse.Namespace) -> int:
     secret = keys.passphrase(args.account_passphrase_file, env=keys.ACCOUNT_PASSPHRASE_ENV,
                              what=f"the new keystore {args.out}", confirm=True)
     keys.write_private(args.out, keys.seal_account(key, secret, fast=args.insecure_fast_kdf))
-    print(f"account {address} sealed in {args.out} (Ethereum keystore); fund it to pay for transactions")
+    balance = _balance(args, address)
+    funds = ("it needs ether to pay for transactions (no chain answered to say its balance)" if balance is None
+             else "fund it with ether to pay for transactions" if balance == 0
+             else f"it holds {balance / 10**18:g} ether to pay for transactions")
+    print(f"account {address} sealed in {args.out} (Ethereum keystore); {funds}")
     return 0
+
+
+def _balance(args: argparse.Namespace, address: str) -> int | None:
+    """The account's balance in wei if the chain (the deployment file's, or --rpc-url) answers within a few
+    seconds, else None: making a keystore needs no chain."""
+    from web3.exceptions import Web3Exception
+
+    try:
+        deployment = deployment_of(args, required=False)
+        if not (args.rpc_url or (deployment is not None and deployment.rpc_url)):
+            return None
+        return int(web3_of(args, deployment, timeout=3).eth.get_balance(address))
+    except (CredError, OSError, ValueError, Web3Exception):  # requests' errors are OSErrors
+        return None
 
 
 def member_cards(values: Sequence[str]) -> list[tuple[bytes, bytes]]:

@@ -91,6 +91,7 @@ def test_a_three_of_five_consortium_from_init_to_replay(cli, workdir: Path):
 
     code, out, _ = cli("account", "--dev-account", "operator", "--out", "payer.json", "--insecure-fast-kdf")
     assert code == 0 and json.loads((workdir / "payer.json").read_text())["crypto"]["kdf"] == "scrypt"
+    assert "fund it" not in out and "ether to pay" in out  # a dev account has ether already
 
     code, out, _ = cli("propose", "accredit", NEW_ISSUER, f"did:ethr:0x7a69:{NEW_ISSUER}", "Market office", RESIDENT)
     assert code == 0
@@ -175,7 +176,7 @@ def test_a_new_member_by_card_and_a_payer_without_ether(cli, workdir: Path, monk
     assert code == 1 and "governance_pop_invalid" in err and not (workdir / "bad-card.json").exists()
 
     code, out, _ = cli("account", "--out", "fresh.json", "--insecure-fast-kdf")  # a new account owns nothing
-    assert code == 0
+    assert code == 0 and "fund it" in out
     for k in ("member0.json", "member1.json", "member2.json"):
         code, _, err = cli("sign", "add-by-card.json", "--key", k, "--yes")
         assert code == 0, err
