@@ -81,6 +81,8 @@ HINTS = {
     "governance_wrong_passphrase": "try again with the passphrase chosen when the file was made (--passphrase-file "
     "for a member key, --account-passphrase-file for a keystore, or the CIVICPASS_GOVERNANCE_PASSPHRASE / "
     "CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE variables).",
+    "governance_passphrase_missing": "put the passphrase in a file and pass it with the option named above, or set "
+    "the variable named there; without a terminal the command cannot ask for it.",
     "governance_account_unfunded": "fund the account with ether for gas, or pay with another --account; on a dev "
     "chain started by `civicpass up` or `civicpass chain up`, pay with --dev-account admin.",
     "governance_signature_invalid": "a signer's share does not verify on chain: collect the signatures again.",

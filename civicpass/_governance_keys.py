@@ -43,6 +43,11 @@ class WrongPassphraseError(MalformedInputError):
     title = "Wrong passphrase, or the key file was altered"
 
 
+class PassphraseMissingError(MalformedInputError):
+    code = "governance_passphrase_missing"
+    title = "No passphrase given, and no terminal to ask on"
+
+
 # --- passphrases ---------------------------------------------------------------------------------------------
 def passphrase(file: Path | None, *, env: str = _PASSPHRASE_ENV, what: str, confirm: bool = False) -> str:
     """From ``file``, else the environment variable ``env``, else a prompt on the terminal (twice when new)."""
@@ -56,7 +61,7 @@ def passphrase(file: Path | None, *, env: str = _PASSPHRASE_ENV, what: str, conf
             raise WrongPassphraseError("the two passphrases differ")
     else:
         option = "--account-passphrase-file" if env == ACCOUNT_PASSPHRASE_ENV else "--passphrase-file"
-        raise WrongPassphraseError(f"no passphrase for {what}: pass {option} or set {env}")
+        raise PassphraseMissingError(f"no passphrase for {what}: pass {option} FILE or set {env}")
     if not text:
         raise WrongPassphraseError("an empty passphrase is not accepted")
     return unicodedata.normalize("NFC", text)

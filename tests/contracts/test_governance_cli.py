@@ -185,7 +185,8 @@ def test_a_new_member_by_card_and_a_payer_without_ether(cli, workdir: Path, monk
 
     monkeypatch.delenv("CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE")  # and no terminal to ask on
     code, _, err = cli("submit", "add-by-card.json", "--account", "fresh.json")
-    assert code == 2 and "pass --account-passphrase-file or set" in err  # the option submit has
+    assert code == 2 and "governance_passphrase_missing" in err
+    assert "pass --account-passphrase-file FILE or set" in err  # the option submit has
     monkeypatch.setenv("CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE", "payer passphrase")
 
     code, out, err = cli("submit", "add-by-card.json", "--account", "payer.json")
