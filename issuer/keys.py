@@ -20,7 +20,9 @@ import os
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -29,13 +31,19 @@ from credcore.errors import ConflictError, InvalidKeyError
 from credcore.keys import PublicKey, SigningKey
 from issuer.store.models import SigningKeyRow
 
-__all__ = ["ActiveKey", "IssuerKeyInfo", "KeyRing", "seal", "unseal"]
+__all__ = ["ActiveKey", "IssuerKeyInfo", "KeyRing", "derive_key", "seal", "unseal"]
 
 _SCRYPT_N = 1 << 15
 
 
 def _kek(passphrase: bytes, salt: bytes) -> bytes:
     return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=8, p=1).derive(passphrase)
+
+
+def derive_key(passphrase: str, purpose: str) -> bytes:
+    """A 256-bit key for one purpose (the holder index, the desk's bulk results), from the key passphrase
+    (HKDF-SHA256, RFC 5869)."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=f"civicpass desk {purpose}".encode()).derive(passphrase.encode())
 
 
 def seal(key: SigningKey, passphrase: str) -> bytes:

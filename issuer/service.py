@@ -49,8 +49,9 @@ from issuer.errors import (
     UnknownConfigurationError,
     UnsupportedGrantTypeError,
 )
+from issuer.holder_index import HolderIndex
 from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
-from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing
+from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing, derive_key
 from issuer.lease import WorkerLease
 from issuer.operations import ISSUANCES
 from issuer.settings import IssuerSettings
@@ -159,6 +160,7 @@ class IssuerService:
         self.types = types
         self.chain = chain
         self.keys = KeyRing(settings.key_passphrase.get_secret_value())
+        self.holders = HolderIndex(derive_key(settings.key_passphrase.get_secret_value(), "holder index"))
         self.log = log or (lambda _msg: None)
         #: Anchoring and status publication run only in the process holding this (issuer/lease.py).
         self.lease = lease or WorkerLease(self.engine, on_change=self.log)
@@ -202,13 +204,15 @@ class IssuerService:
         return f"{self.base_url}/status-lists/{list_id}"
 
     def start(self) -> None:
-        """Load (or create) the signing key, open the first status list, load operator-added types."""
+        """Load (or create) the signing key, open the first status list, load operator-added types, index
+        the held offers the holder index lacks."""
         now = self.clock.now()
         with self.sessions.begin() as session:
             created = self.keys.load(session, now=now)
             self.slots.current_list(session, now=now)
             for row in session.scalars(select(CredentialTypeRow)):
                 self.types.add(parse_type(json.loads(row.definition)))
+            self.holders.index_held_offers(session)
             if created:
                 audit.append(session, at=now, actor="system", action="key.created", target=self.keys.active_kid)
         self.register_keys()
@@ -299,6 +303,7 @@ class IssuerService:
             def store() -> tuple[list[str], tuple[int, str]]:
                 with self._tx_conn() as conn:
                     insert_credential(conn, cred)
+                    self.holders.add_credential(conn, cred.id, prepared)
                     texts = self.issuance.place(conn, draft, now=self.clock.now())
                     head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
                                         details={"vct": ctype.vct, "copies": n - 1}, hint=self._audit_hint)
@@ -378,16 +383,15 @@ class IssuerService:
 
     def create_offers(
         self, actor: str, vct: str, claims_list: Sequence[object], *, ttl: int | None = None,
-        on_created: Callable[[Session, list[tuple[str, Mapping[str, Any]]]], None] | None = None,
         finish: Callable[[Session, list[OfferCreated]], None] | None = None,
         schema_checked: bool = False,
     ) -> list[OfferCreated]:
-        """Offers for many claim sets in one transaction (all or none), one audit event each.
+        """Offers for many claim sets in one transaction (all or none), one audit event each, each offer in
+        the holder index (issuer/holder_index.py) whichever route made it.
 
-        ``on_created`` (given each offer id with its claims) and ``finish`` (given the offers) run inside it:
-        the desk indexes holders and records a CSV job's progress there, so they commit with the offers or not
-        at all. ``schema_checked``: the caller has validated every claim set against this type's schema
-        (derived claims are still computed now)."""
+        ``finish`` (given the offers) runs inside it: the desk records a CSV job's progress there, so it
+        commits with the offers or not at all. ``schema_checked``: the caller has validated every claim set
+        against this type's schema (derived claims are still computed now)."""
         ctype = self.types.get(vct)
         now = self.clock.now()
         tz = self.settings.timezone
@@ -402,8 +406,8 @@ class IssuerService:
                 events.append(audit.Event(now, actor, "offer.created", new.offer_id, {"vct": vct}))
                 made.append(self._offer_created(ctype, new))
             audit.append_many(session.connection(), events)
-            if on_created is not None:
-                on_created(session, [(o.offer_id, c) for o, c in zip(made, prepared, strict=True)])
+            self.holders.add_offers(session.connection(), [(o.offer_id, c) for o, c in zip(made, prepared,
+                                                                                          strict=True)])
             if finish is not None:
                 finish(session, made)
         return made

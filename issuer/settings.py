@@ -7,6 +7,7 @@ passphrase, the dev admin tokens, and the embedded chain (a loopback RPC URL).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
@@ -14,12 +15,17 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEV_CLERK_TOKEN", "DEV_KEY_PASSPHRASE", "DEV_OPERATOR_TOKEN", "IssuerSettings"]
+__all__ = ["DEV_CLERK_TOKEN", "DEV_KEY_PASSPHRASE", "DEV_OPERATOR_TOKEN", "IssuerSettings", "token_actor"]
 
 #: Development defaults. Fine on a laptop, refused when ``environment == "prod"``.
 DEV_KEY_PASSPHRASE = "civicpass-dev-passphrase"  # noqa: S105 - refused in prod
 DEV_CLERK_TOKEN = "dev-clerk-token"  # noqa: S105 - refused in prod
 DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 - refused in prod
+
+
+def token_actor(role: str, token: str) -> str:
+    """An admin token's name in the audit log: ``<role>:<8 hex of the token's SHA-256>``, traceable, not replayable."""
+    return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:8]}"
 
 
 class IssuerSettings(BaseSettings):
@@ -36,6 +42,10 @@ class IssuerSettings(BaseSettings):
     #: Admin bearer tokens by role: a clerk issues; an operator revokes, suspends, reinstates, manages keys and types.
     clerk_tokens: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_CLERK_TOKEN)])
     operator_tokens: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_OPERATOR_TOKEN)])
+    #: The office each clerk token issues for, by the token's audit name (:func:`token_actor`), so that the
+    #: desk's clerks of that office find what it issued. What a token not named here issues belongs to no
+    #: office: operators and auditors see it at the desk, no clerk does.
+    token_offices: dict[str, str] = Field(default_factory=dict)
     #: Extra credential type files (YAML or JSON) beyond the packaged ones.
     types_dir: Path | None = None
     timezone: str = "Asia/Seoul"
@@ -124,6 +134,17 @@ class IssuerSettings(BaseSettings):
         from httpedge.ratelimit import check_rules
 
         return check_rules(rule)
+
+    @model_validator(mode="after")
+    def _token_offices_name_clerk_tokens(self) -> Self:
+        clerks = {token_actor("clerk", t.get_secret_value()) for t in self.clerk_tokens}
+        unknown = sorted(set(self.token_offices) - clerks)
+        if unknown:
+            raise ValueError(f"token_offices names no clerk token: {', '.join(unknown)}")
+        if any(not office.strip() or len(office) > 100 for office in self.token_offices.values()):
+            raise ValueError("an office in token_offices needs 1 to 100 characters")
+        self.token_offices = {actor: office.strip() for actor, office in self.token_offices.items()}
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_prod(self) -> Self:

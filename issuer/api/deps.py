@@ -2,7 +2,7 @@
 
 Admin tokens are compared in constant time against every configured token (SHA-256 of both sides, then
 ``hmac.compare_digest``, no early exit), so response timing says nothing about how close a guess was.
-The audit actor is ``<role>:<8 hex of the token's SHA-256>``: traceable, not replayable.
+The audit actor is :func:`issuer.settings.token_actor`: ``<role>:<8 hex of the token's SHA-256>``.
 Dependencies are ``async def`` on purpose: they never block, and FastAPI would otherwise send each one
 through the thread pool (measurably slower on the issuance path); routes stay sync and run there once.
 """
@@ -23,7 +23,7 @@ from credcore.errors import MalformedInputError
 from credcore.keys import parse_json_object
 from issuer.errors import ForbiddenError, UnauthorizedError
 from issuer.service import IssuerService
-from issuer.settings import IssuerSettings
+from issuer.settings import IssuerSettings, token_actor
 
 __all__ = ["Admin", "TokenTable", "bearer", "client_of", "json_body", "model_body", "require", "service"]
 
@@ -50,7 +50,7 @@ class TokenTable:
         for digest, role in self._entries:
             if hmac.compare_digest(probe, digest):
                 found = role
-        return None if found is None else Admin(found, f"{found}:{probe.hex()[:8]}")
+        return None if found is None else Admin(found, token_actor(found, token))
 
 
 def client_of(request: Request) -> str:

@@ -217,7 +217,7 @@ class BulkDesk:
 
             try:
                 self.issuer.create_offers(actor, vct, [claims for _, claims in part], ttl=ttl, schema_checked=True,
-                                          on_created=self.desk.index_holder, finish=finish)
+                                          finish=finish)
             except (_JobRaced, IntegrityError):  # another runner committed this chunk: it carries on
                 return created
             created += len(part)

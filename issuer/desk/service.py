@@ -11,21 +11,19 @@ auditor   no     no        all, metadata only                   no      health o
 ========  =====  ========  ===================================  ======  ============  ==========
 
 No claim value is stored with a credential (issuer/store/models.py); a clerk finds a holder's credential
-through keyed digests of ``field=value`` (HMAC-SHA256, key derived from the issuer's key passphrase), written
-in the offer's own transaction. Every change goes through IssuerService under the person's audit name.
+through the holder index (issuer/holder_index.py): keyed digests of ``field=value`` that IssuerService writes
+for every offer and direct issuance, whichever route made it. What an office issued is what its people issued
+at the desk and what the clerk tokens assigned to it (``token_offices``) issued through the admin API. Every
+change goes through IssuerService under the person's audit name.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from credcore.errors import MalformedInputError, NotFoundError
@@ -34,29 +32,22 @@ from issuer.desk import accounts
 from issuer.desk.accounts import Person
 from issuer.desk.forms import RowErrors, parse_row
 from issuer.errors import ForbiddenError
-from issuer.keys import IssuerKeyInfo
+from issuer.keys import IssuerKeyInfo, derive_key
 from issuer.service import CredentialView, IssuerService, OfferCreated
 from issuer.store.models import (
     AnchorBatch,
     AuditEvent,
     Credential,
     CredentialItem,
-    DeskHolderIndex,
     DeskUser,
     Offer,
     StatusListRow,
 )
 from issuer.types import CredentialType
 
-__all__ = ["DeskService", "Health", "derive_key"]
+__all__ = ["DeskService", "Health"]
 
-SEARCHABLE = ("name", "birth_date", "business_registration_number", "owner", "merchant_reference")
 _STATES = ("valid", "revoked", "suspended")
-
-
-def derive_key(passphrase: str, purpose: str) -> bytes:
-    """A 256-bit key for one desk purpose, from the issuer's key passphrase (HKDF-SHA256, RFC 5869)."""
-    return HKDF(hashes.SHA256(), 32, salt=None, info=f"civicpass desk {purpose}".encode()).derive(passphrase.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +79,7 @@ class DeskService:
     def __init__(self, issuer: IssuerService) -> None:
         self.issuer = issuer
         self.settings = issuer.settings
-        passphrase = issuer.settings.key_passphrase.get_secret_value()
-        self._index_key = derive_key(passphrase, "holder index")
-        self.seal_key = derive_key(passphrase, "bulk results")
+        self.seal_key = derive_key(issuer.settings.key_passphrase.get_secret_value(), "bulk results")
         self.attempts = accounts.AttemptWindow(issuer.settings.desk_signin_per_minute, 60.0)
 
     @property
@@ -151,17 +140,7 @@ class DeskService:
         claims, errors = parse_row(ctype, values)
         if errors:
             return errors
-        return self.issuer.create_offers(person.actor, ctype.vct, [claims], on_created=self.index_holder,
-                                         schema_checked=True)[0]
-
-    def index_holder(self, session: Session, created: list[tuple[str, Mapping[str, Any]]]) -> None:
-        rows = [{"digest": d, "offer_id": offer_id} for offer_id, claims in created
-                for d in {self._holder_digest(k, str(v)) for k, v in claims.items() if k in SEARCHABLE}]
-        if rows:
-            session.execute(insert(DeskHolderIndex), rows)
-
-    def _holder_digest(self, name: str, value: str) -> str:
-        return hmac.new(self._index_key, f"{name}={value.strip()}".encode(), hashlib.sha256).hexdigest()
+        return self.issuer.create_offers(person.actor, ctype.vct, [claims], schema_checked=True)[0]
 
     def offer_state(self, person: Person, offer_id: str) -> dict[str, Any]:
         self.require(person, "clerk")
@@ -178,7 +157,8 @@ class DeskService:
     # --- looking up -----------------------------------------------------------------------------------
     def _office_actors(self, session: Session, office: str) -> list[str]:
         users = session.scalars(select(DeskUser.username).where(DeskUser.office == office))
-        return [accounts.actor_of(u) for u in users]
+        tokens = [actor for actor, its in self.settings.token_offices.items() if its == office]
+        return [accounts.actor_of(u) for u in users] + tokens
 
     def search(self, person: Person, *, type_id: str = "", state: str = "", date_from: int | None = None,
                date_to: int | None = None, holder_field: str = "", holder_value: str = "", limit: int = 100
@@ -200,11 +180,7 @@ class DeskService:
             if holder_value.strip():
                 if person.role != "clerk":
                     raise ForbiddenError("only a clerk may search by a holder's details")
-                if holder_field not in SEARCHABLE:
-                    raise MalformedInputError("this field cannot be searched")
-                offers = select(DeskHolderIndex.offer_id).where(
-                    DeskHolderIndex.digest == self._holder_digest(holder_field, holder_value))
-                q = q.where(Credential.offer_id.in_(offers))
+                q = q.where(self.issuer.holders.matching(holder_field, holder_value))
             rows = list(session.scalars(q))
             counts: dict[str, int] = {cid: n for cid, n in session.execute(
                 select(CredentialItem.credential_id, func.count()).where(
@@ -226,10 +202,9 @@ class DeskService:
         anchoring = [p.to_json() for p in self.issuer.anchor(credential_id)]
         return CredentialDetail(view, office, offer.state if offer else None, anchoring, history, publication)
 
-    @staticmethod
-    def _office_of(session: Session, actor: str) -> str:
+    def _office_of(self, session: Session, actor: str) -> str:
         if not actor.startswith("person:"):
-            return ""
+            return self.settings.token_offices.get(actor, "")
         user = session.scalars(select(DeskUser).where(DeskUser.username == actor.removeprefix("person:"))).first()
         return user.office if user is not None else ""
 

@@ -36,8 +36,9 @@ from issuer.desk import i18n
 from issuer.desk.accounts import Person, SignInRateLimitedError, SignInRefusedError
 from issuer.desk.bulk import BulkDesk
 from issuer.desk.forms import fields_of, type_label
-from issuer.desk.service import SEARCHABLE, DeskService
+from issuer.desk.service import DeskService
 from issuer.errors import ForbiddenError, UnauthorizedError
+from issuer.holder_index import SEARCHABLE
 
 __all__ = ["install"]
 

@@ -12,9 +12,11 @@ from typing import cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -279,10 +281,21 @@ class DeskBulkChunk(Base):
 
 
 class DeskHolderIndex(Base):
-    """Keyed digests (HMAC-SHA256) of ``field=value`` for the offers a desk created, so a clerk can find a
-    holder's credential by an exact field value while no claim value is stored."""
+    """Keyed digests (HMAC-SHA256) of ``field=value`` for every credential issued, so a clerk can find a
+    holder's credential by an exact field value while no claim value is stored (issuer/holder_index.py).
+
+    A row names the offer the claims came with (desk form, CSV job, ``POST /v1/offers``) or, for direct
+    issuance, which has no offer, the credential."""
 
     __tablename__ = "desk_holder_index"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_desk_holder_index"),
+        UniqueConstraint("digest", "offer_id", name="uq_desk_holder_offer"),
+        UniqueConstraint("digest", "credential_id", name="uq_desk_holder_credential"),
+        CheckConstraint("(offer_id IS NULL) <> (credential_id IS NULL)", name="ck_desk_holder_one_target"),
+    )
 
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    offer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    offer_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    credential_id: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -4,17 +4,32 @@ tests/e2e/test_e2e_desk.py."""
 
 from __future__ import annotations
 
+import csv
 import re
 import threading
 import time
 
 import pytest
 from argon2 import PasswordHasher
-from issuer_world import GRANT_CLAIMS, MERCHANT_CLAIMS, RESIDENT_CLAIMS, TestClient, Wallet
+from issuer_world import (
+    CLERK,
+    GRANT_CLAIMS,
+    MERCHANT,
+    MERCHANT_CLAIMS,
+    OPERATOR,
+    RESIDENT,
+    RESIDENT_CLAIMS,
+    HolderKey,
+    TestClient,
+    Wallet,
+    make_settings,
+)
+from pydantic import ValidationError
 from sqlalchemy import text
 
-from issuer.api.app import create_app
+from issuer.api.app import build_service, create_app
 from issuer.desk import accounts
+from issuer.settings import DEV_CLERK_TOKEN, DEV_OPERATOR_TOKEN, token_actor
 from issuer.store.models import DeskBulkJob, Offer
 
 PASSWORD = "counter-password-1"
@@ -43,13 +58,17 @@ def test_passwords_are_argon2id_at_full_cost():
     assert REAL_HASHER.hash("x" * 12).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 
 
-@pytest.fixture
-def desk(settings, service):
+def open_desk(settings, service):
     add(service, "kim", "clerk", name="김민지")
     add(service, "lee", "clerk", office="중구청")
     add(service, "park", "operator", office="정보통신과")
     add(service, "choi", "auditor", office="감사관실")
-    with TestClient(create_app(settings, service=service), base_url=LOOPBACK, raise_server_exceptions=False) as c:
+    return TestClient(create_app(settings, service=service), base_url=LOOPBACK, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def desk(settings, service):
+    with open_desk(settings, service) as c:
         yield c
 
 
@@ -201,8 +220,7 @@ def test_other_clerks_cannot_follow_an_offer(desk):
 
 
 def issue_and_redeem(desk, service, clock, claims=RESIDENT_CLAIMS):
-    made = service.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [claims],
-                                 on_created=desk.app.state.desk.index_holder)[0]
+    made = service.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [claims])[0]
     Wallet(desk, clock.now()).receive(made.uri, made.tx_code, copies=2)
     with service.sessions() as session:
         return session.get(Offer, made.offer_id).credential_id
@@ -367,3 +385,93 @@ def test_csv_rows_an_offer_would_refuse_are_reported_before_the_job_runs(desk, s
     job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
     assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
     assert wait_done(desk, job_id)["done"] == 2
+
+
+
+# --- looking a holder up, whichever route issued the credential ------------------------------------------------
+KIMS_OFFICE_TOKEN = {token_actor("clerk", DEV_CLERK_TOKEN): "해운대구청"}
+
+
+@pytest.fixture
+def office_desk(db_url, clock, chain):
+    """The desk of an issuer whose admin clerk token issues for 해운대구청, kim's office."""
+    settings = make_settings(db_url, token_offices=KIMS_OFFICE_TOKEN)
+    service = build_service(settings, clock=clock, chain=chain)
+    with open_desk(settings, service) as c:
+        yield c
+
+
+def found(client, field, value):
+    page = client.get("/desk/credentials", params={"field": field, "value": value})
+    assert page.status_code == 200, page.text
+    return set(re.findall(r'href="/desk/credentials/([0-9a-f]{32})"', page.text))
+
+
+def test_a_clerk_finds_by_holder_what_their_office_issued_through_the_admin_api(office_desk, clock):
+    r = office_desk.post("/v1/offers", headers=CLERK, json={"vct": RESIDENT, "claims": {**RESIDENT_CLAIMS,
+                                                                                         "name": "오소리"}})
+    assert r.status_code == 201, r.text
+    Wallet(office_desk, clock.now()).receive(r.json()["credential_offer_uri"], r.json()["tx_code"], copies=1)
+    by_offer = office_desk.get("/v1/credentials", headers=OPERATOR).json()["credentials"][0]["id"]
+    r = office_desk.post("/v1/credentials", headers=CLERK, json={
+        "vct": MERCHANT, "claims": {**MERCHANT_CLAIMS, "owner": "직접희"}, "holder_jwks": [HolderKey().jwk]})
+    assert r.status_code == 201, r.text
+    direct = r.json()["id"]
+
+    sign_in(office_desk, "kim")
+    assert found(office_desk, "name", "오소리") == {by_offer}
+    assert found(office_desk, "birth_date", RESIDENT_CLAIMS["birth_date"]) == {by_offer}
+    assert found(office_desk, "owner", "직접희") == {direct}
+    assert found(office_desk, "business_registration_number", MERCHANT_CLAIMS["business_registration_number"]) \
+        == {direct}
+    assert found(office_desk, "owner", "김민지") == set()
+    assert office_desk.get(f"/desk/credentials/{direct}").status_code == 200
+    sign_in(office_desk, "lee")  # another office: neither is theirs
+    assert found(office_desk, "name", "오소리") == found(office_desk, "owner", "직접희") == set()
+    assert office_desk.get(f"/desk/credentials/{direct}").status_code == 404
+
+
+def test_the_auditor_sees_api_issued_credentials_as_metadata_only(office_desk):
+    r = office_desk.post("/v1/credentials", headers=CLERK, json={
+        "vct": RESIDENT, "claims": {**RESIDENT_CLAIMS, "name": "감사받음"}, "holder_jwks": [HolderKey().jwk]})
+    cid = r.json()["id"]
+    sign_in(office_desk, "choi")
+    assert cid in office_desk.get("/desk/credentials").text
+    page = office_desk.get(f"/desk/credentials/{cid}")
+    assert page.status_code == 200 and "해운대구청" in page.text and "감사받음" not in page.text
+    refused = office_desk.get("/desk/credentials", params={"field": "name", "value": "감사받음"})
+    assert refused.status_code == 403 and "감사받음" not in refused.text
+
+
+def test_what_a_token_of_no_office_issues_is_no_clerks(desk):
+    r = desk.post("/v1/credentials", headers=CLERK, json={"vct": RESIDENT, "claims": RESIDENT_CLAIMS,
+                                                           "holder_jwks": [HolderKey().jwk]})
+    cid = r.json()["id"]
+    for clerk in ("kim", "lee"):
+        sign_in(desk, clerk)
+        assert found(desk, "name", RESIDENT_CLAIMS["name"]) == set() and cid not in desk.get("/desk/credentials").text
+    sign_in(desk, "park")
+    assert cid in desk.get("/desk/credentials").text
+
+
+def test_a_clerk_finds_a_csv_row_by_holder_once_redeemed(desk, clock):
+    sign_in(desk, "kim")
+    token = csrf(desk, "/desk/bulk")
+    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
+                  files={"file": ("few.csv", merchant_csv(3), "text/csv")})
+    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
+    wait_done(desk, job_id)
+    row = desk.get(f"/desk/bulk/{job_id}/result.csv").text.lstrip("\ufeff").splitlines()[2]  # the file's line 3
+    _, _, uri, pin, _ = next(csv.reader([row]))
+    Wallet(desk, clock.now()).receive(uri, pin, copies=1)
+    (cid,) = found(desk, "owner", "상인 1")
+    assert found(desk, "business_registration_number", "101-01-00001") == {cid}
+
+
+def test_settings_name_offices_only_for_clerk_tokens():
+    make_settings("sqlite://", token_offices=KIMS_OFFICE_TOKEN)
+    with pytest.raises(ValidationError, match="names no clerk token"):
+        make_settings("sqlite://", token_offices={token_actor("operator", DEV_OPERATOR_TOKEN): "해운대구청"})
+    with pytest.raises(ValidationError, match="1 to 100"):
+        make_settings("sqlite://", token_offices={token_actor("clerk", DEV_CLERK_TOKEN): " "})

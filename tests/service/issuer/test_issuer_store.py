@@ -4,6 +4,8 @@ at rest, and settings refuse development secrets in production."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,7 +19,15 @@ from issuer import audit
 from issuer.keys import seal, unseal
 from issuer.settings import IssuerSettings
 from issuer.store.db import make_engine, make_sessionmaker, upgrade
-from issuer.store.models import AuditEvent, Base, Credential, CredentialItem, SigningKeyRow, table_of
+from issuer.store.models import (
+    AuditEvent,
+    Base,
+    Credential,
+    CredentialItem,
+    DeskHolderIndex,
+    SigningKeyRow,
+    table_of,
+)
 from issuer.store.rows import RowInsert
 
 
@@ -27,9 +37,43 @@ def test_migration_creates_exactly_the_models(db_url):
     upgrade(engine)  # idempotent: runs on every start
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
     assert "uq_status_slot" in {c["name"] for c in inspect(engine).get_unique_constraints("credential_items")}
     engine.dispose()
+
+
+def test_holder_index_keeps_its_rows_through_0005_and_start_indexes_offers_that_still_hold_claims(
+        db_url, clock, chain):
+    from issuer_world import RESIDENT, RESIDENT_CLAIMS, make_settings
+
+    from issuer import offers
+    from issuer.api.app import build_service
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    with engine.begin() as conn:  # the desk indexed its offers before 0005
+        conn.execute(text("INSERT INTO desk_holder_index (digest, offer_id) VALUES (:d, :o)"),
+                     {"d": "d" * 64, "o": "0" * 32})
+    upgrade(engine)
+    with make_sessionmaker(engine).begin() as session:  # an offer made through the admin API before 0005
+        claims = json.dumps({**RESIDENT_CLAIMS, "age_over_19": True})
+        api_offer = offers.create_offer(session, vct=RESIDENT, claims_json=claims, actor="clerk:0badf00d",
+                                        now=clock.now(), ttl=600, pin_length=6).offer_id
+    engine.dispose()
+
+    def index() -> list[tuple[str, str | None, str | None]]:
+        with service.sessions() as s:
+            rows = s.execute(select(DeskHolderIndex.digest, DeskHolderIndex.offer_id, DeskHolderIndex.credential_id))
+            return sorted(tuple(r) for r in rows)
+
+    service = build_service(make_settings(db_url), clock=clock, chain=chain)
+    holders = service.holders
+    expected = sorted([("d" * 64, "0" * 32, None), (holders.digest("name", RESIDENT_CLAIMS["name"]), api_offer, None),
+                       (holders.digest("birth_date", RESIDENT_CLAIMS["birth_date"]), api_offer, None)])
+    assert index() == expected
+    service.start()  # every start runs it: nothing twice
+    assert index() == expected
+    service.sessions.kw["bind"].dispose()
 
 
 def test_sqlite_runs_in_wal_mode_with_temporary_files_in_memory(sqlite_url):
