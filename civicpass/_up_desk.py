@@ -2,17 +2,27 @@
 
 Their passwords are made once per data directory and kept in the dev secrets file (0600) beside the admin
 tokens; a person who already exists is left as is, so a second run neither re-hashes nor resets anything.
+Their office is the issuer's title, and so is the demo clerk token's, so the desk's clerk finds the demo
+residents and merchants the token issued.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
 
-__all__ = ["ROLES", "ensure_desk_people"]
+__all__ = ["ROLES", "ensure_desk_people", "token_offices"]
 
 ROLES = ("clerk", "operator", "auditor")
+
+
+def token_offices(issuer: Any, own: dict[str, Any]) -> str:
+    """``CIVICPASS_ISSUER_TOKEN_OFFICES`` of a demo issuer: its clerk token issues for its desk people's office."""
+    from issuer.settings import token_actor
+
+    return json.dumps({token_actor("clerk", own["clerk_token"]): issuer.title})
 
 
 def ensure_desk_people(layout: Any, db_urls: dict[str, str]) -> None:

@@ -140,6 +140,7 @@ def _start(sup: Any, args: argparse.Namespace, layout: Any, kind: str, ports: di
 def _start_issuers(sup: Any, args: argparse.Namespace, layout: Any, urls: dict[str, str], *, ports: dict[str, int],
                    rpc_url: str, secrets: dict[str, Any]) -> None:
     from civicpass import _up_chain
+    from civicpass._up_desk import token_offices
     from civicpass._up_layout import DEMO_ISSUERS, ISSUER_DEFAULTS, database_url
     from civicpass._up_stack import child_env, http_ok
 
@@ -152,6 +153,7 @@ def _start_issuers(sup: Any, args: argparse.Namespace, layout: Any, urls: dict[s
             "DATABASE_URL": database_url(args.db, db_file, f"civicpass_{issuer.name}"),
             "KEY_PASSPHRASE": own["key_passphrase"],
             "CLERK_TOKENS": f'["{own["clerk_token"]}"]', "OPERATOR_TOKENS": f'["{own["operator_token"]}"]',
+            "TOKEN_OFFICES": token_offices(issuer, own),
             "CHAIN_RPC_URL": rpc_url, "DEPLOYMENT_FILE": str(layout.deployment),
             "CHAIN_ACCOUNT_KEY": _up_chain.issuer_account_key(layout.deployment, issuer.account_role),
         }

@@ -49,6 +49,19 @@ def test_database_urls_and_chain_choice(tmp_path):
         chain_kind("ganache")
 
 
+def test_each_demo_clerk_token_issues_for_its_desk_people_office(tmp_path, monkeypatch):
+    from civicpass._up_desk import token_offices
+    from civicpass._up_layout import DEMO_ISSUERS
+    from issuer.settings import IssuerSettings, token_actor
+
+    created = Layout(tmp_path / "d").secrets()
+    for issuer in DEMO_ISSUERS:
+        own = created["issuers"][issuer.name]
+        monkeypatch.setenv("CIVICPASS_ISSUER_CLERK_TOKENS", json.dumps([own["clerk_token"]]))
+        monkeypatch.setenv("CIVICPASS_ISSUER_TOKEN_OFFICES", token_offices(issuer, own))
+        assert IssuerSettings().token_offices == {token_actor("clerk", own["clerk_token"]): issuer.title}
+
+
 def test_port_free_sees_a_listener():
     import socket
 
