@@ -302,10 +302,13 @@ class TrustKeeper:
         with self._snap_lock:
             before = self._snap.status_lists
             self._overlays.update(found)
+            updated, ahead = self._overlaid(self._base), len(self._overlays)
+        if updated.status_lists != before:
+            # On disk before it is served, so a counter killed right after it refused a credential, and restarted
+            # without network, still refuses it.
+            self._persist(updated)
+        with self._snap_lock:
             self._snap = self._overlaid(self._base)
-            ahead, changed = len(self._overlays), self._snap.status_lists != before
-        if changed:  # a counter restarted without network keeps enforcing what it applied
-            self._persist()
         return ahead
 
     def _keep_previous(self, snap: TrustSnapshot, unfetched: list[PendingStatusList], now: int) -> TrustSnapshot:
@@ -333,11 +336,12 @@ class TrustKeeper:
         self._unfetched = missed
         return dataclasses.replace(snap, status_lists=(*snap.status_lists, *kept)) if kept else snap
 
-    def _persist(self) -> None:
-        """Save the snapshot in service, and each chain-confirmed list's ``iat`` (poll_status_lists' floor)."""
+    def _persist(self, snap: TrustSnapshot | None = None) -> None:
+        """Save ``snap`` (by default the snapshot in service), and each chain-confirmed list's ``iat``
+        (poll_status_lists' floor)."""
         with self._save_lock:
             with self._snap_lock:
-                snap = self._snap
+                snap = snap or self._snap
                 iats = [[issuer_id, list_id, iat] for (issuer_id, list_id), iat in sorted(self._chain_iat.items())]
             try:
                 save_snapshot(self.snapshot_path, snap, cursor={"status_list_iat": iats})

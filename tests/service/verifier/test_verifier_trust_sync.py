@@ -87,9 +87,11 @@ class Chain:
         """Sign and publish a list version; serve ``serve`` instead of the real token when given."""
         uri = f"{self.lists.base}/status-lists/{list_id}"
         token = sign_status_list_jwt(status_list, uri=uri, signer=signer or self.key, iat=int(time.time()))
+        # Served before its digest lands, as the issuer does (issuer.status_publisher): a verifier that follows
+        # new blocks closely must not find the digest before the list.
+        self.lists.tokens[f"/status-lists/{list_id}"] = serve or token
         StatusRegistry(self.w3, self.deployment.status_registry).publish(
             list_id, version, status_list_digest(token), uri, sender=self.issuer).wait()
-        self.lists.tokens[f"/status-lists/{list_id}"] = serve or token
         return token
 
 
