@@ -3,7 +3,8 @@
 Why not ``contract.functions.x().transact()``: that asks the node to sign (only dev nodes hold keys), estimates
 gas (py-evm under-estimates calldata-heavy transactions) and fetches the nonce per transaction, which forces one
 transaction at a time. A :class:`Signer` signs with eth-account (natively through coincurve), counts nonces
-itself and returns a :class:`PendingTx` at once, so callers can pipeline many transactions and wait later.
+itself and returns a :class:`PendingTx` at once, so callers can pipeline many transactions and wait later;
+:func:`wait_all` sends again whatever the node drops from its pool meanwhile.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = ["PendingTx", "Receipt", "Signer", "call_view", "chain_errors", "wait_
 
 _T = TypeVar("_T")
 _BATCH = 100  # requests per JSON-RPC batch
+_RESEND_AFTER = 2.0  # seconds without a new receipt before wait_all asks the node whether it still holds the rest
 
 
 @contextmanager
@@ -79,12 +81,16 @@ class Receipt:
 class PendingTx:
     """A sent transaction. :meth:`wait` returns its receipt or raises the decoded revert."""
 
-    __slots__ = ("_call", "_error", "_receipt", "_w3", "tx_hash")
+    __slots__ = ("_call", "_error", "_nonce", "_raw", "_receipt", "_w3", "tx_hash")
 
-    def __init__(self, w3: Web3, tx_hash: bytes, call: dict[str, Any]) -> None:
+    def __init__(
+        self, w3: Web3, tx_hash: bytes, call: dict[str, Any], *, raw: bytes | None = None, nonce: int | None = None
+    ) -> None:
         self._w3 = w3
         self.tx_hash = tx_hash
         self._call = call  # to replay a failed transaction as eth_call and recover its revert data
+        self._raw = raw  # the signed bytes, to send again if the node drops the transaction from its pool
+        self._nonce = nonce
         self._receipt: Receipt | None = None
         self._error: CredError | None = None
 
@@ -147,24 +153,88 @@ def _batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[dict[str, An
     return responses
 
 
-def wait_all(pending: Sequence[PendingTx], timeout: float = 60.0, poll: float = 0.01) -> list[Receipt]:
-    """Wait for every transaction; receipts are fetched in JSON-RPC batches. The first failure (in order) raises."""
+def _fetch_receipts(pending: Sequence[PendingTx]) -> bool:
+    """Settle those of ``pending`` that have a receipt; False if the provider cannot batch."""
+    for start in range(0, len(pending), _BATCH):
+        chunk = pending[start : start + _BATCH]
+        responses = _batch(chunk[0]._w3, [("eth_getTransactionReceipt", ["0x" + p.tx_hash.hex()]) for p in chunk])
+        if responses is None:
+            return False
+        for p, response in zip(chunk, responses, strict=True):
+            raw = response.get("result")
+            if raw is not None:
+                p._settle(int(raw["status"], 16), int(raw["blockNumber"], 16), int(raw["gasUsed"], 16),
+                          raw.get("contractAddress"))
+    return True
+
+
+def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
+    """Send again the signed bytes of the transactions the node no longer knows (neither mined nor pooled).
+
+    Nodes drop pooled transactions. anvil, filling a block, skips a transaction that does not fit, then tries the
+    same sender's later, smaller ones: they fail its nonce check, and it removes them from the pool with every
+    transaction after them. geth evicts when its pool is full; a restart empties any pool. The same signed bytes
+    can be mined once only (one nonce), so sending them again is safe. One the node refuses while its sender's
+    nonce has moved past it will never be mined (another transaction took the nonce), so it fails now.
+    """
+    w3 = waiting[0]._w3
+    known = [p for p in waiting if p._raw is not None and p._nonce is not None]
+    forgotten: list[PendingTx] = []
+    for start in range(0, len(known), _BATCH):
+        chunk = known[start : start + _BATCH]
+        responses = _batch(w3, [("eth_getTransactionByHash", ["0x" + p.tx_hash.hex()]) for p in chunk])
+        if responses is None:
+            return
+        forgotten += [p for p, r in zip(chunk, responses, strict=True) if "error" not in r and r.get("result") is None]
+    forgotten.sort(key=lambda p: (p._call["from"], p._nonce or 0))  # in nonce order: none waits on a gap
+    refused: list[tuple[PendingTx, Any]] = []
+    for start in range(0, len(forgotten), _BATCH):
+        chunk = forgotten[start : start + _BATCH]
+        responses = _batch(w3, [("eth_sendRawTransaction", ["0x" + (p._raw or b"").hex()]) for p in chunk])
+        if responses is None:
+            return
+        refused += [(p, r["error"]) for p, r in zip(chunk, responses, strict=True) if "error" in r]
+    if not refused or not _fetch_receipts([p for p, _ in refused]):
+        return
+    nonces: dict[str, int] = {}
+    for p, error in refused:
+        if p._receipt is not None or p._error is not None:
+            continue  # mined meanwhile: the refusal was about its own nonce
+        sender = p._call["from"]
+        if sender not in nonces:
+            with chain_errors():
+                nonces[sender] = int(w3.eth.get_transaction_count(sender, "latest"))
+        if nonces[sender] > (p._nonce or 0):
+            said = error.get("message", "") if isinstance(error, dict) else error
+            p._error = TransactionFailedError("the node dropped the transaction and another one took its nonce",
+                                              tx="0x" + p.tx_hash.hex(), node_said=str(said)[:200])
+
+
+def wait_all(
+    pending: Sequence[PendingTx], timeout: float = 60.0, poll: float = 0.01, *, resend_after: float = _RESEND_AFTER
+) -> list[Receipt]:
+    """Wait for every transaction; receipts are fetched in JSON-RPC batches. The first failure (in order) raises.
+
+    When no receipt has come for ``resend_after`` seconds, transactions the node has dropped from its pool are
+    sent again (see :func:`_resend_forgotten`); the ``timeout`` still bounds the whole wait.
+    """
     deadline = time.monotonic() + timeout
     waiting = [p for p in pending if p._receipt is None]
+    last_progress = time.monotonic()
     while waiting:
-        for start in range(0, len(waiting), _BATCH):
-            chunk = waiting[start : start + _BATCH]
-            responses = _batch(chunk[0]._w3, [("eth_getTransactionReceipt", ["0x" + p.tx_hash.hex()]) for p in chunk])
-            if responses is None:  # no batching (in-process eth-tester): one by one
-                return [p.wait(timeout=max(0.1, deadline - time.monotonic())) for p in pending]
-            for p, response in zip(chunk, responses, strict=True):
-                raw = response.get("result")
-                if raw is not None:
-                    p._settle(int(raw["status"], 16), int(raw["blockNumber"], 16), int(raw["gasUsed"], 16),
-                              raw.get("contractAddress"))
-        waiting = [p for p in waiting if p._receipt is None and p._error is None]
+        if not _fetch_receipts(waiting):  # no batching (in-process eth-tester): one by one
+            return [p.wait(timeout=max(0.1, deadline - time.monotonic())) for p in pending]
+        left = [p for p in waiting if p._receipt is None and p._error is None]
+        now = time.monotonic()
+        if len(left) < len(waiting):
+            last_progress = now
+        elif left and now - last_progress >= resend_after:
+            _resend_forgotten(left)
+            left = [p for p in left if p._error is None]
+            last_progress = now  # one look per quiet spell: the node gets time to mine what was sent again
+        waiting = left
         if waiting:
-            if time.monotonic() > deadline:
+            if now > deadline:
                 raise TransactionFailedError("transactions not mined in time", waiting=len(waiting))
             time.sleep(poll)
     return [p.wait() for p in pending]
@@ -232,7 +302,7 @@ class Signer:
             if self._nonce is None:
                 self._nonce = int(self._w3.eth.get_transaction_count(self.address, "pending"))
             max_fee = self._max_fee()
-            signed: list[tuple[bytes, dict[str, Any]]] = []
+            signed: list[tuple[bytes, dict[str, Any], int]] = []
             for i, (to, data, gas) in enumerate(calls):
                 tx: dict[str, Any] = {
                     "type": 2,
@@ -247,7 +317,7 @@ class Signer:
                 call = {"from": self.address, "data": data, "gas": gas, "value": value}
                 if to is not None:
                     tx["to"] = call["to"] = to
-                signed.append((bytes(self._account.sign_transaction(tx).raw_transaction), call))
+                signed.append((bytes(self._account.sign_transaction(tx).raw_transaction), call, tx["nonce"]))
             pending: list[PendingTx] = []
             try:
                 for start in range(0, len(signed), _BATCH):
@@ -259,23 +329,23 @@ class Signer:
                     self._nonce = None  # the node may disagree about the nonce; re-read it next time
         return pending
 
-    def _submit(self, signed: list[tuple[bytes, dict[str, Any]]], *, accepted: int) -> list[PendingTx]:
-        requests = [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw, _ in signed]
+    def _submit(self, signed: list[tuple[bytes, dict[str, Any], int]], *, accepted: int) -> list[PendingTx]:
+        requests = [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw, _, _ in signed]
         responses = _batch(self._w3, requests) if len(signed) > 1 else None
         out: list[PendingTx] = []
         if responses is None:
-            for raw, call in signed:
+            for raw, call, nonce in signed:
                 try:
                     tx_hash = bytes(self._w3.eth.send_raw_transaction(raw))
                 except (Web3RPCError, ValueError, ValidationError) as exc:  # ValidationError: in-process eth-tester
                     n = accepted + len(out)
                     raise TransactionFailedError("the node rejected a transaction", accepted=n) from exc
-                out.append(PendingTx(self._w3, tx_hash, call))
+                out.append(PendingTx(self._w3, tx_hash, call, raw=raw, nonce=nonce))
             return out
-        for (_, call), response in zip(signed, responses, strict=True):
+        for (raw, call, nonce), response in zip(signed, responses, strict=True):
             if "result" not in response:
                 raise TransactionFailedError("the node rejected a transaction", accepted=accepted + len(out))
-            out.append(PendingTx(self._w3, bytes.fromhex(response["result"][2:]), call))
+            out.append(PendingTx(self._w3, bytes.fromhex(response["result"][2:]), call, raw=raw, nonce=nonce))
         return out
 
     def preflight(self, to: str, data: bytes, *, gas: int) -> None:

@@ -65,6 +65,24 @@ def anvil_url(node_modules: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+@pytest.fixture
+def own_anvil(node_modules: Path) -> Iterator[Any]:
+    """Start a fresh anvil with extra arguments (its mining or gas limit changed), stopped after the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*extra: str) -> Web3:
+        proc, url = start_anvil(node_modules, *extra)
+        procs.append(proc)
+        return Web3(Web3.HTTPProvider(url))
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 @dataclass
 class Chain:
     """One backend with funded signers by role, and helpers the tests share."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
+from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
 
@@ -186,3 +188,54 @@ def test_signer_recovers_its_nonce_after_a_rejected_send(chain, deployed):
     with pytest.raises(TransactionFailedError):  # chain.issuer's counter is now behind
         anchors.anchor(b"\x0d" * 32, 1, sender=chain.issuer, preflight=False)
     anchors.anchor(b"\x0d" * 32, 1, sender=chain.issuer, preflight=False).wait()
+
+
+# --- transactions a node drops from its pool ----------------------------------------------------------
+def _funded_signer(w3: Web3, tag: str) -> Signer:
+    account = Account.from_key(keccak(text=f"civicpass-test-{tag}"))
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**20})
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return Signer(w3, account)
+
+
+def _known(w3: Web3, tx_hash: bytes) -> bool:
+    return w3.provider.make_request("eth_getTransactionByHash", ["0x" + tx_hash.hex()]).get("result") is not None
+
+
+def test_wait_all_sends_again_what_anvil_dropped_while_filling_a_block(own_anvil):
+    # The burst of the 10,000-event benchmark: a full block skips a sender's transaction that does not fit, tries
+    # the next, smaller one, and anvil drops that one (nonce too high) with everything after it.
+    w3 = own_anvil("--no-mining", "--gas-limit", "100000")
+    signer = _funded_signer(w3, "full-block")
+    to = w3.eth.accounts[1]
+    pending = signer.send_many([(to, b"", 60_000), (to, b"", 90_000), (to, b"", 30_000), (to, b"", 30_000)])
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    receipts = wait_all(pending, timeout=15, resend_after=0.5)
+    assert [r.block_number for r in receipts] == sorted(r.block_number for r in receipts)
+    assert w3.eth.get_transaction_count(signer.address) == 4
+
+
+def test_wait_all_sends_again_what_the_node_forgot(own_anvil):
+    w3 = own_anvil("--no-mining")
+    signer = _funded_signer(w3, "forgotten")
+    to = w3.eth.accounts[1]
+    pending = signer.send_many([(to, b"", 21_000)] * 3)
+    w3.provider.make_request("anvil_dropTransaction", ["0x" + pending[1].tx_hash.hex()])  # type: ignore[arg-type]
+    assert not _known(w3, pending[1].tx_hash) and not _known(w3, pending[2].tx_hash)
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    assert len(wait_all(pending, timeout=15, resend_after=0.5)) == 3
+
+
+def test_a_dropped_transaction_whose_nonce_another_took_fails_without_waiting_out_the_timeout(own_anvil):
+    w3 = own_anvil("--no-mining")
+    signer = _funded_signer(w3, "nonce-taken")
+    to = w3.eth.accounts[1]
+    dropped = signer.send(to, b"", gas=21_000)
+    w3.provider.make_request("anvil_dropTransaction", ["0x" + dropped.tx_hash.hex()])  # type: ignore[arg-type]
+    Signer(w3, signer._account).send(to, b"\x01", gas=30_000)  # a second counter: the same nonce, another tx
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(TransactionFailedError, match="another one took its nonce"):
+        wait_all([dropped], timeout=30, resend_after=0.5)
+    assert time.monotonic() - started < 10
