@@ -191,7 +191,7 @@ def _base(request: Request, person: Person | None) -> dict[str, Any]:
 
 def _page(request: Request, name: str, person: Person | None, status: int = 200, **context: Any) -> HTMLResponse:
     templates: jinja2.Environment = request.app.state.desk_templates
-    return _html(templates.get_template(name).render(**_base(request, person), **context), status)
+    return _html(templates.get_template(name).render({**_base(request, person), **context}), status)
 
 
 # --- signing in ---------------------------------------------------------------------------------------------
@@ -344,15 +344,44 @@ def _csv(text: str, filename: str) -> Response:
 
 
 # --- looking up -------------------------------------------------------------------------------------------------
+_FILTERS = ("type", "state", "date_from", "date_to")
+_HOLDER_VALUE_MAX = 200
+
+
+class HolderInUrlError(MalformedInputError):
+    code = "holder_search_in_url"
+    title = "A holder's details are searched with the form, not in the address"
+
+
 @router.get("/credentials")
 def lookup(request: Request, svc: Desk, who: Who, *, type: str = "", state: str = "", date_from: str = "",
-           date_to: str = "", field: str = "", value: str = "") -> HTMLResponse:
+           date_to: str = "") -> HTMLResponse:
+    if "field" in request.query_params or "value" in request.query_params:
+        # A name or birth date in a URL stays in the browser's history and in any proxy's log: refused
+        # without searching, and the value is not echoed.
+        raise HolderInUrlError("search by a holder's details with the look-up form")
+    return _lookup(request, svc, who, {"type": type, "state": state, "date_from": date_from, "date_to": date_to,
+                                       "field": "", "value": ""})
+
+
+@router.post("/credentials/search")
+async def lookup_holder(request: Request, svc: Desk, who: Changer) -> HTMLResponse:
+    """The look-up with a holder's field: a POST, so that the value is in no URL, history or log line."""
+    form = await request.form()
+    query = {k: str(form.get(k, "")) for k in (*_FILTERS, "field", "value")}
+    if len(query["value"]) > _HOLDER_VALUE_MAX:
+        raise MalformedInputError(f"a holder's value is at most {_HOLDER_VALUE_MAX} characters")
+    return await run_in_threadpool(_lookup, request, svc, who, query)
+
+
+def _lookup(request: Request, svc: DeskService, who: Person, query: dict[str, str]) -> HTMLResponse:
     tz = ZoneInfo(svc.settings.timezone)
-    found = svc.search(who, type_id=type, state=state, date_from=_day(date_from, tz), date_to=_day(date_to, tz, 1),
-                       holder_field=field, holder_value=value)
-    query = {"type": type, "state": state, "date_from": date_from, "date_to": date_to, "field": field, "value": value}
+    found = svc.search(who, type_id=query["type"], state=query["state"], date_from=_day(query["date_from"], tz),
+                       date_to=_day(query["date_to"], tz, 1), holder_field=query["field"],
+                       holder_value=query["value"])
+    # The language toggle goes back to the filters page: the search path has no GET page of its own.
     return _page(request, "lookup.html", who, found=found, query=query, types=list(svc.issuer.types),
-                 searchable=SEARCHABLE, names=svc.names())
+                 searchable=SEARCHABLE, names=svc.names(), path="/desk/credentials")
 
 
 def _day(text: str, tz: ZoneInfo, plus: int = 0) -> int | None:

@@ -5,9 +5,11 @@ tests/e2e/test_e2e_desk.py."""
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import threading
 import time
+from urllib.parse import quote, unquote
 
 import pytest
 from argon2 import PasswordHasher
@@ -82,6 +84,11 @@ def csrf(client, path="/desk"):
     r = client.get(path)
     assert r.status_code == 200, r.text
     return re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
+
+
+def search(client, **form):
+    """The look-up form as the page posts it: a holder's details go in the body, never in the URL."""
+    return client.post("/desk/credentials/search", data={"csrf": csrf(client, "/desk/credentials"), **form})
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session(desk):
@@ -159,7 +166,7 @@ def test_roles_guard_the_pages(desk):
     assert desk.get("/desk/issue").status_code == 403
     assert desk.get("/desk/audit").status_code == 200 and desk.get("/desk/health").status_code == 200
     assert desk.get("/desk/keys").status_code == 403
-    assert desk.get("/desk/credentials", params={"field": "name", "value": "김민지"}).status_code == 403
+    assert search(desk, field="name", value="김민지").status_code == 403
 
 
 def offer_on_page(html):
@@ -229,9 +236,8 @@ def issue_and_redeem(desk, service, clock, claims=RESIDENT_CLAIMS):
 def test_lookup_by_office_and_holder_and_a_revocation_with_reason(desk, service, clock):
     cid = issue_and_redeem(desk, service, clock)
     sign_in(desk, "kim")
-    found = desk.get("/desk/credentials", params={"field": "name", "value": RESIDENT_CLAIMS["name"]}).text
-    assert cid in found
-    assert cid not in desk.get("/desk/credentials", params={"field": "name", "value": "someone else"}).text
+    assert cid in search(desk, field="name", value=RESIDENT_CLAIMS["name"]).text
+    assert cid not in search(desk, field="name", value="someone else").text
     sign_in(desk, "lee")  # another office
     assert cid not in desk.get("/desk/credentials").text
     assert desk.get(f"/desk/credentials/{cid}").status_code == 404
@@ -252,6 +258,50 @@ def test_lookup_by_office_and_holder_and_a_revocation_with_reason(desk, service,
     events, _ = service.audit_entries(after=0, limit=1000)
     revoke = [e for e in events if e["action"] == "credential.revoke"]
     assert revoke[0]["actor"] == "person:kim" and revoke[0]["details"]["reason"] == "moved away"
+
+
+HOLDER = "정하늘"
+
+
+def test_a_holder_search_is_a_csrf_checked_post_whose_page_is_not_stored(desk, service, clock):
+    cid = issue_and_redeem(desk, service, clock, {**RESIDENT_CLAIMS, "name": HOLDER})
+    sign_in(desk, "kim")
+    for forged in ({}, {"csrf": "forged"}):
+        r = desk.post("/desk/credentials/search", data={"field": "name", "value": HOLDER, **forged})
+        assert r.status_code == 403 and "csrf_refused" in r.text and HOLDER not in r.text
+    r = search(desk, field="name", value=HOLDER, type="ResidentCredential", state="valid")
+    assert r.status_code == 200 and not r.history and cid in r.text  # the page itself: no redirect
+    assert r.headers["cache-control"] == "no-store"
+    assert HOLDER not in str(r.url) and quote(HOLDER) not in str(r.url)
+    links = re.findall(r'(?:href|action)="([^"]*)"', r.text)
+    assert links and not [u for u in links if HOLDER in unquote(u)]
+    assert 'method="post" action="/desk/credentials/search"' in r.text
+
+
+def test_a_holder_search_in_the_url_is_refused_without_searching(desk, monkeypatch):
+    sign_in(desk, "kim")
+    searched = []
+    monkeypatch.setattr(desk.app.state.desk, "search", lambda *a, **k: searched.append(k) or [])
+    for params in ({"field": "name", "value": HOLDER}, {"value": HOLDER}, {"field": "name", "type": "x"}):
+        r = desk.get("/desk/credentials", params=params)
+        assert r.status_code == 400 and 'data-code="holder_search_in_url"' in r.text and HOLDER not in r.text
+    assert searched == []
+    assert desk.get("/desk/credentials", params={"type": "ResidentCredential"}).status_code == 200
+    assert searched == [{"type_id": "ResidentCredential", "state": "", "date_from": None, "date_to": None,
+                         "holder_field": "", "holder_value": ""}]
+
+
+def test_a_refused_holder_search_echoes_the_value_nowhere(desk, caplog):
+    sign_in(desk, "kim")
+    with caplog.at_level(logging.DEBUG):
+        for form in ({"field": "nickname", "value": HOLDER}, {"field": "name", "value": HOLDER * 100},
+                     {"field": "name", "value": HOLDER, "date_from": "yesterday"}):
+            r = search(desk, **form)
+            assert r.status_code == 400 and HOLDER not in r.text, form
+        sign_in(desk, "choi")  # an auditor may not search by holder
+        r = search(desk, field="name", value=HOLDER)
+        assert r.status_code == 403 and HOLDER not in r.text
+    assert not [rec for rec in caplog.records if HOLDER in rec.getMessage()]
 
 
 def test_auditor_sees_metadata_and_the_audit_log_names_people(desk, service, clock):
@@ -402,7 +452,7 @@ def office_desk(db_url, clock, chain):
 
 
 def found(client, field, value):
-    page = client.get("/desk/credentials", params={"field": field, "value": value})
+    page = search(client, field=field, value=value)
     assert page.status_code == 200, page.text
     return set(re.findall(r'href="/desk/credentials/([0-9a-f]{32})"', page.text))
 
@@ -439,7 +489,7 @@ def test_the_auditor_sees_api_issued_credentials_as_metadata_only(office_desk):
     assert cid in office_desk.get("/desk/credentials").text
     page = office_desk.get(f"/desk/credentials/{cid}")
     assert page.status_code == 200 and "해운대구청" in page.text and "감사받음" not in page.text
-    refused = office_desk.get("/desk/credentials", params={"field": "name", "value": "감사받음"})
+    refused = search(office_desk, field="name", value="감사받음")
     assert refused.status_code == 403 and "감사받음" not in refused.text
 
 
