@@ -8,6 +8,10 @@ has no offer, the credential. So a credential is found the same way whichever ro
 
 Offers made before their route wrote rows are indexed at start from the claims they still hold
 (:meth:`HolderIndex.index_held_offers`); once an offer's claims are erased nothing is left to index.
+
+Rows are kept no longer than what they find: an offer that ends without a credential (expired unredeemed,
+or locked by wrong PINs) loses its rows when its claims are erased (issuer/offers.py); a credential's rows
+are deleted ``holder_index_retention`` after it expires (:func:`sweep`, run by the issuer's worker).
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from credcore.errors import MalformedInputError
 from issuer.store.models import Credential, DeskHolderIndex, Offer, table_of
 from issuer.store.rows import RowInsert
 
-__all__ = ["SEARCHABLE", "HolderIndex"]
+__all__ = ["SEARCHABLE", "HolderIndex", "forget_ended_offers", "sweep"]
 
 SEARCHABLE = ("name", "birth_date", "business_registration_number", "owner", "merchant_reference")
 
@@ -72,6 +76,24 @@ class HolderIndex:
         found = [(offer_id, claims) for offer_id, claims in held if self._digests(claims)]
         self.add_offers(session.connection(), found)
         return len(found)
+
+
+def sweep(session: Session, *, expired_before: int) -> int:
+    """Delete the rows of credentials that expired before ``expired_before``, whichever way they were indexed
+    (by their offer or directly). Returns how many rows went."""
+    old = Credential.exp < expired_before
+    result = session.execute(delete(DeskHolderIndex).where(or_(
+        DeskHolderIndex.credential_id.in_(select(Credential.id).where(old)),
+        DeskHolderIndex.offer_id.in_(select(Credential.offer_id).where(old, Credential.offer_id.is_not(None))))))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_ended_offers(session: Session) -> int:
+    """Delete the rows of offers that ended without a credential before their rows were deleted with them
+    (indexes written by an older issuer). Returns how many rows went; every start runs it."""
+    ended = select(Offer.id).where(Offer.state.in_(("expired", "locked")), Offer.credential_id.is_(None))
+    result = session.execute(delete(DeskHolderIndex).where(DeskHolderIndex.offer_id.in_(ended)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _insert(conn: Connection, rows: Sequence[tuple[str, str | None, str | None]]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from credcore import jws
@@ -36,7 +36,7 @@ from issuer.errors import (
     InvalidTokenError,
     OAuthRequestError,
 )
-from issuer.store.models import Nonce, Offer
+from issuer.store.models import DeskHolderIndex, Nonce, Offer
 
 __all__ = [
     "NOTIFICATION_EVENTS",
@@ -120,6 +120,7 @@ def redeem(
         return Redemption(None, InvalidGrantError("pre-authorized code was already used or is locked"))
     if now >= offer.expires_at:
         offer.state, offer.claims_json = "expired", None
+        _forget_holder(session, offer.id)
         return Redemption(None, InvalidGrantError("pre-authorized code has expired"))
     if tx_code is None or tx_code == "":
         return Redemption(None, OAuthRequestError("this offer needs tx_code"))
@@ -127,6 +128,7 @@ def redeem(
         offer.tx_attempts += 1
         if offer.tx_attempts >= max_attempts:
             offer.state, offer.claims_json = "locked", None
+            _forget_holder(session, offer.id)
         return Redemption(None, InvalidGrantError("transaction code is wrong"))
     token = secrets.token_urlsafe(32)
     offer.state, offer.token_hash, offer.token_expires_at = "redeemed", secret_hash(token), now + token_ttl
@@ -135,14 +137,21 @@ def redeem(
 
 def sweep(session: Session, *, now: int) -> int:
     """Expire open offers past their time and drop their claims (a person's data is kept only while an
-    offer can still be redeemed); delete used-up nonces. Returns the number of offers expired."""
-    result = session.execute(
-        update(Offer).where(Offer.state.in_(("open", "redeemed")), Offer.expires_at <= now,
-                            or_(Offer.token_expires_at.is_(None), Offer.token_expires_at <= now))
-        .values(state="expired", claims_json=None)
-    )
+    offer can still be redeemed), and the holder index rows of those that made no credential; delete
+    used-up nonces. Returns the number of offers expired."""
+    ending = and_(Offer.state.in_(("open", "redeemed")), Offer.expires_at <= now,
+                  or_(Offer.token_expires_at.is_(None), Offer.token_expires_at <= now))
+    # An offer redeemed for some formats but not all also expires here; its credential keeps its rows.
+    session.execute(delete(DeskHolderIndex).where(DeskHolderIndex.offer_id.in_(
+        select(Offer.id).where(ending, Offer.credential_id.is_(None)))))
+    result = session.execute(update(Offer).where(ending).values(state="expired", claims_json=None))
     session.execute(delete(Nonce).where(Nonce.expires_at <= now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _forget_holder(session: Session, offer_id: str) -> None:
+    """An offer that ends without a credential leaves nothing for its holder index rows to find."""
+    session.execute(delete(DeskHolderIndex).where(DeskHolderIndex.offer_id == offer_id))
 
 
 def offer_for_token(session: Session, token: str | None, *, now: int, lock: bool = True) -> Offer:

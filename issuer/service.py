@@ -35,7 +35,7 @@ from credcore.errors import (
 from credcore.keys import PublicKey, SigningKey
 from credcore.ports import Clock, SaltSource
 from credcore.status_list import Status
-from issuer import audit, offers, refresh
+from issuer import audit, holder_index, offers, refresh
 from issuer import dpop as dpop_mod
 from issuer.anchoring import Anchorer, AnchorProof, ChainGateway, anchor_proofs
 from issuer.errors import (
@@ -135,6 +135,7 @@ class CredentialView:
 
 _T = TypeVar("_T")
 _STATUS_NAMES = {Status.VALID: "valid", Status.INVALID: "revoked", Status.SUSPENDED: "suspended"}
+_HOLDER_SWEEP_EVERY = 3600
 
 
 class IssuerService:
@@ -181,6 +182,8 @@ class IssuerService:
         self.wake = threading.Event()
         #: Set when offer claims may have been erased; the worker then checkpoints SQLite's WAL (store/db.py).
         self.erased = threading.Event()
+        #: When the worker last deleted expired credentials' holder index rows (None: not yet since start).
+        self._holder_swept_at: int | None = None
         self.issuance = Issuance(keys=self.keys, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
                                  status_uri=self.status_uri)
         self._key_on_chain = chain is None
@@ -213,6 +216,8 @@ class IssuerService:
             for row in session.scalars(select(CredentialTypeRow)):
                 self.types.add(parse_type(json.loads(row.definition)))
             self.holders.index_held_offers(session)
+            if holder_index.forget_ended_offers(session):
+                self.erased.set()
             if created:
                 audit.append(session, at=now, actor="system", action="key.created", target=self.keys.active_kid)
         self.register_keys()
@@ -783,7 +788,7 @@ class IssuerService:
         with self.sessions() as session:
             self.keys.refresh(session)
         with self.sessions.begin() as session:
-            if offers.sweep(session, now=now) + refresh.sweep(session, now=now):
+            if offers.sweep(session, now=now) + refresh.sweep(session, now=now) + self._sweep_holders(session, now):
                 self.erased.set()
         if self.erased.is_set():
             self.erased.clear()
@@ -795,6 +800,14 @@ class IssuerService:
         if self.lease.held():
             self.publisher.run_once(now, force=force)
             self.anchorer.run_once(now, force=force)
+
+
+    def _sweep_holders(self, session: Session, now: int) -> int:
+        # Retention is counted in days: once an hour is enough, and spares a scan of credentials every round.
+        if self._holder_swept_at is not None and now - self._holder_swept_at < _HOLDER_SWEEP_EVERY:
+            return 0
+        self._holder_swept_at = now
+        return holder_index.sweep(session, expired_before=now - self.settings.holder_index_retention)
 
 
 def _retry_transient(fn: Callable[[], _T]) -> _T:

@@ -64,6 +64,8 @@ class IssuerSettings(BaseSettings):
     refresh_token_ttl: int = Field(90 * 86400, gt=0)
     dpop_max_age: int = Field(300, gt=0)
     credential_ttl: int = Field(365 * 86400, gt=0)
+    #: The desk's holder index rows of a credential are deleted this long after it expires (issuer/holder_index.py).
+    holder_index_retention: int = Field(30 * 86400, ge=0)
     max_body_bytes: int = Field(256 * 1024, gt=0)
     #: Threads serving the (synchronous) routes in each worker process. None: 1 on SQLite, where writes
     #: queue on one lock and the rest is CPU under the GIL, so more threads only switch and contend (about
