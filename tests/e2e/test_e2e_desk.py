@@ -11,6 +11,7 @@ import csv
 import io
 import subprocess
 import sys
+from urllib.parse import quote, unquote
 
 import pytest
 from e2e_world import RESIDENT_CLAIMS, Holder, eventually
@@ -136,7 +137,21 @@ def test_a_revocation_from_the_desk_is_refused_at_the_verifier(desk):
     if "kim" not in desk.shared:
         pytest.skip("needs the credential of the previous test")
     page, holder, stored = desk.shared["kim"], desk.shared["holder"], desk.shared["stored"]
-    page.goto(f"{desk.urls['cityhall']}/desk/credentials?field=name&value=정하늘")
+    base = desk.urls["cityhall"]
+    refused = page.goto(f"{base}/desk/credentials?field=name&value={quote('정하늘')}")  # the old address
+    assert refused.status == 400 and page.get_attribute("#error", "data-code") == "holder_search_in_url"
+    assert "정하늘" not in page.content()
+    visited: list[str] = []
+    page.on("request", lambda request: visited.append(request.url))
+    page.goto(f"{base}/desk/credentials")
+    page.select_option("#lookup-form select[name=field]", "name")
+    page.fill("#lookup-form input[name=value]", "정하늘")
+    with page.expect_response(lambda r: r.url.endswith("/desk/credentials/search")) as searched:
+        page.click("#lookup-form button[type=submit]")
+    assert searched.value.request.method == "POST" and searched.value.headers["cache-control"] == "no-store"
+    visited.append(page.url)
+    # The name is in no address the browser asked for or shows (so none in its history or a proxy's log).
+    assert visited and not [u for u in visited if "정하늘" in unquote(u)]
     rows = page.locator("#results tbody tr")
     assert rows.count() == 1
     rows.first.locator("a").click()
