@@ -4,7 +4,7 @@ Why not ``contract.functions.x().transact()``: that asks the node to sign (only 
 gas (py-evm under-estimates calldata-heavy transactions) and fetches the nonce per transaction, which forces one
 transaction at a time. A :class:`Signer` signs with eth-account (natively through coincurve), counts nonces
 itself and returns a :class:`PendingTx` at once, so callers can pipeline many transactions and wait later;
-:func:`wait_all` sends again whatever the node drops from its pool meanwhile.
+:meth:`PendingTx.wait` and :func:`wait_all` send again whatever the node drops from its pool meanwhile.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = ["PendingTx", "Receipt", "Signer", "call_view", "chain_errors", "wait_
 
 _T = TypeVar("_T")
 _BATCH = 100  # requests per JSON-RPC batch
-_RESEND_AFTER = 2.0  # seconds without a new receipt before wait_all asks the node whether it still holds the rest
+_RESEND_AFTER = 2.0  # seconds without a new receipt before a wait asks the node whether it still holds the rest
 
 
 @contextmanager
@@ -101,12 +101,17 @@ class PendingTx:
         address = Web3.to_checksum_address(contract_address) if contract_address else None
         self._receipt = Receipt(self.tx_hash, block_number, gas_used, address)
 
-    def wait(self, timeout: float = 30.0, poll: float = 0.01) -> Receipt:
+    def wait(self, timeout: float = 30.0, poll: float = 0.01, *, resend_after: float = _RESEND_AFTER) -> Receipt:
+        """Wait for the receipt as :func:`wait_all` does, sending the transaction again if the node drops it."""
+        if self._receipt is None and self._error is None and _wait([self], timeout, poll, resend_after):
+            raise TransactionFailedError("transaction not mined in time", tx="0x" + self.tx_hash.hex())
         if self._error is not None:
             raise self._error
-        if self._receipt is not None:
-            return self._receipt
-        deadline = time.monotonic() + timeout
+        assert self._receipt is not None
+        return self._receipt
+
+    def _wait_alone(self, deadline: float, poll: float) -> bool:
+        """Poll this receipt by itself (a provider without batches: in-process eth-tester); False at the deadline."""
         with chain_errors():
             while True:
                 try:
@@ -114,11 +119,10 @@ class PendingTx:
                     break
                 except (TransactionNotFound, TimeExhausted):
                     if time.monotonic() > deadline:
-                        tx = "0x" + self.tx_hash.hex()
-                        raise TransactionFailedError("transaction not mined in time", tx=tx) from None
+                        return False
                     time.sleep(poll)
         self._settle(int(raw["status"]), int(raw["blockNumber"]), int(raw["gasUsed"]), raw.get("contractAddress"))
-        return self.wait()
+        return True
 
     def _failure(self, block_number: int, gas_used: int) -> CredError:
         if gas_used >= int(self._call["gas"]):
@@ -210,33 +214,40 @@ def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
                                               tx="0x" + p.tx_hash.hex(), node_said=str(said)[:200])
 
 
-def wait_all(
-    pending: Sequence[PendingTx], timeout: float = 60.0, poll: float = 0.01, *, resend_after: float = _RESEND_AFTER
-) -> list[Receipt]:
-    """Wait for every transaction; receipts are fetched in JSON-RPC batches. The first failure (in order) raises.
+def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_after: float) -> list[PendingTx]:
+    """Wait until each of ``pending`` has its receipt or its error; returns those still waiting at the deadline.
 
-    When no receipt has come for ``resend_after`` seconds, transactions the node has dropped from its pool are
-    sent again (see :func:`_resend_forgotten`); the ``timeout`` still bounds the whole wait.
+    When nothing has landed for ``resend_after`` seconds, transactions the node has dropped from its pool are sent
+    again (see :func:`_resend_forgotten`).
     """
     deadline = time.monotonic() + timeout
-    waiting = [p for p in pending if p._receipt is None]
+    waiting = [p for p in pending if p._receipt is None and p._error is None]
     last_progress = time.monotonic()
     while waiting:
         if not _fetch_receipts(waiting):  # no batching (in-process eth-tester): one by one
-            return [p.wait(timeout=max(0.1, deadline - time.monotonic())) for p in pending]
+            return [p for p in waiting if not p._wait_alone(deadline, poll)]
         left = [p for p in waiting if p._receipt is None and p._error is None]
         now = time.monotonic()
         if len(left) < len(waiting):
             last_progress = now
         elif left and now - last_progress >= resend_after:
             _resend_forgotten(left)
-            left = [p for p in left if p._error is None]
             last_progress = now  # one look per quiet spell: the node gets time to mine what was sent again
-        waiting = left
+        waiting = [p for p in left if p._error is None]
         if waiting:
             if now > deadline:
-                raise TransactionFailedError("transactions not mined in time", waiting=len(waiting))
+                return waiting
             time.sleep(poll)
+    return []
+
+
+def wait_all(
+    pending: Sequence[PendingTx], timeout: float = 60.0, poll: float = 0.01, *, resend_after: float = _RESEND_AFTER
+) -> list[Receipt]:
+    """Wait for every transaction (see :func:`_wait`); receipts are fetched in JSON-RPC batches. The first failure
+    (in order) raises; the ``timeout`` bounds the whole wait, re-sending included."""
+    if pending and (late := _wait(pending, timeout, poll, resend_after)):
+        raise TransactionFailedError("transactions not mined in time", waiting=len(late))
     return [p.wait() for p in pending]
 
 

@@ -227,7 +227,24 @@ def test_wait_all_sends_again_what_the_node_forgot(own_anvil):
     assert len(wait_all(pending, timeout=15, resend_after=0.5)) == 3
 
 
-def test_a_dropped_transaction_whose_nonce_another_took_fails_without_waiting_out_the_timeout(own_anvil):
+def test_wait_sends_again_a_transaction_the_node_forgot(own_anvil):
+    # What the issuer's anchoring, status publishing and key rotation wait on: one transaction at a time.
+    w3 = own_anvil("--no-mining")
+    signer = _funded_signer(w3, "forgotten-one")
+    pending = signer.send(w3.eth.accounts[1], b"", gas=21_000)
+    w3.provider.make_request("anvil_dropTransaction", ["0x" + pending.tx_hash.hex()])  # type: ignore[arg-type]
+    assert not _known(w3, pending.tx_hash)
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    assert pending.wait(timeout=15, resend_after=0.5).block_number > 0
+    assert w3.eth.get_transaction_count(signer.address) == 1
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [lambda p: wait_all([p], timeout=30, resend_after=0.5), lambda p: p.wait(timeout=30, resend_after=0.5)],
+    ids=["wait_all", "wait"],
+)
+def test_a_dropped_transaction_whose_nonce_another_took_fails_without_waiting_out_the_timeout(own_anvil, wait):
     w3 = own_anvil("--no-mining")
     signer = _funded_signer(w3, "nonce-taken")
     to = w3.eth.accounts[1]
@@ -237,5 +254,5 @@ def test_a_dropped_transaction_whose_nonce_another_took_fails_without_waiting_ou
     w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
     started = time.monotonic()
     with pytest.raises(TransactionFailedError, match="another one took its nonce"):
-        wait_all([dropped], timeout=30, resend_after=0.5)
+        wait(dropped)
     assert time.monotonic() - started < 10
