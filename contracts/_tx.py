@@ -37,6 +37,7 @@ __all__ = ["PendingTx", "Receipt", "Signer", "call_view", "chain_errors", "wait_
 _T = TypeVar("_T")
 _BATCH = 100  # requests per JSON-RPC batch
 _RESEND_AFTER = 2.0  # seconds without a new receipt before a wait asks the node whether it still holds the rest
+_POLL_MAX = 0.25  # the longest pause between two looks: pauses double while nothing lands
 
 
 @contextmanager
@@ -112,6 +113,7 @@ class PendingTx:
 
     def _wait_alone(self, deadline: float, poll: float) -> bool:
         """Poll this receipt by itself (a provider without batches: in-process eth-tester); False at the deadline."""
+        pause = poll
         with chain_errors():
             while True:
                 try:
@@ -120,7 +122,8 @@ class PendingTx:
                 except (TransactionNotFound, TimeExhausted):
                     if time.monotonic() > deadline:
                         return False
-                    time.sleep(poll)
+                    time.sleep(pause)
+                    pause = min(2 * pause, _POLL_MAX)
         self._settle(int(raw["status"]), int(raw["blockNumber"]), int(raw["gasUsed"]), raw.get("contractAddress"))
         return True
 
@@ -172,6 +175,34 @@ def _fetch_receipts(pending: Sequence[PendingTx]) -> bool:
     return True
 
 
+def _look(waiting: Sequence[PendingTx]) -> list[PendingTx] | None:
+    """Settle those of ``waiting`` that have landed; None if the provider cannot batch.
+
+    A sender's transactions land in nonce order, so the node's count of the sender's mined transactions says which
+    have landed: one request per sender per look, and each receipt is fetched once, after it lands (asking every
+    waiting receipt each time loads the node with thousands of requests a look). Returns those whose nonce is
+    used but which have no receipt: another transaction may have taken their nonce.
+    """
+    w3 = waiting[0]._w3
+    senders = sorted({p._call["from"] for p in waiting if p._nonce is not None})
+    used: dict[str, int] = {}
+    for start in range(0, len(senders), _BATCH):
+        chunk = senders[start : start + _BATCH]
+        responses = _batch(w3, [("eth_getTransactionCount", [s, "latest"]) for s in chunk])
+        if responses is None:
+            return None
+        used |= {s: int(r["result"], 16) for s, r in zip(chunk, responses, strict=True)
+                 if isinstance(r.get("result"), str)}
+
+    def counted(p: PendingTx) -> bool:
+        return p._nonce is not None and p._call["from"] in used
+
+    landed = [p for p in waiting if not counted(p) or (p._nonce or 0) < used[p._call["from"]]]
+    if not _fetch_receipts(landed):
+        return None
+    return [p for p in landed if counted(p) and p._receipt is None and p._error is None]
+
+
 def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
     """Send again the signed bytes of the transactions the node no longer knows (neither mined nor pooled).
 
@@ -217,27 +248,34 @@ def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
 def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_after: float) -> list[PendingTx]:
     """Wait until each of ``pending`` has its receipt or its error; returns those still waiting at the deadline.
 
-    When nothing has landed for ``resend_after`` seconds, transactions the node has dropped from its pool are sent
-    again (see :func:`_resend_forgotten`).
+    Looks (see :func:`_look`) come ``poll`` seconds apart at first, twice as far apart after each look that finds
+    nothing new, up to ``_POLL_MAX``, and ``poll`` apart again after one that does. When nothing has landed for
+    ``resend_after`` seconds, or a transaction's nonce is used without its receipt, transactions the node has
+    dropped from its pool are sent again (see :func:`_resend_forgotten`).
     """
     deadline = time.monotonic() + timeout
     waiting = [p for p in pending if p._receipt is None and p._error is None]
     last_progress = time.monotonic()
+    pause = poll
     while waiting:
-        if not _fetch_receipts(waiting):  # no batching (in-process eth-tester): one by one
+        suspects = _look(waiting)
+        if suspects is None:  # no batching (in-process eth-tester): one by one
             return [p for p in waiting if not p._wait_alone(deadline, poll)]
         left = [p for p in waiting if p._receipt is None and p._error is None]
         now = time.monotonic()
         if len(left) < len(waiting):
-            last_progress = now
+            last_progress, pause = now, poll
         elif left and now - last_progress >= resend_after:
             _resend_forgotten(left)
             last_progress = now  # one look per quiet spell: the node gets time to mine what was sent again
+        elif suspects:
+            _resend_forgotten(suspects)
         waiting = [p for p in left if p._error is None]
         if waiting:
             if now > deadline:
                 return waiting
-            time.sleep(poll)
+            time.sleep(pause)
+            pause = min(2 * pause, _POLL_MAX)
     return []
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -13,6 +15,7 @@ from web3 import Web3
 
 from contracts import Deployment, DevAccount, Signer, TrustRegistry, TrustSync, wait_all
 from contracts._artifacts import CONTRACT_NAMES, GOVERNANCE, load_artifact
+from contracts._tx import _POLL_MAX
 from contracts.errors import (
     _BY_ERROR_NAME,
     DeploymentFileError,
@@ -256,3 +259,41 @@ def test_a_dropped_transaction_whose_nonce_another_took_fails_without_waiting_ou
     with pytest.raises(TransactionFailedError, match="another one took its nonce"):
         wait(dropped)
     assert time.monotonic() - started < 10
+
+
+class _CountingProvider(Web3.HTTPProvider):
+    """Counts the JSON-RPC requests sent, batched or not."""
+
+    requests = 0
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        self.requests += 1
+        return super().make_request(method, params)
+
+    def make_batch_request(self, requests: Any) -> Any:
+        self.requests += len(requests)
+        return super().make_batch_request(requests)
+
+
+def test_waiting_asks_little_of_the_node_while_nothing_lands_and_sees_the_block_soon(own_anvil):
+    node = own_anvil("--no-mining")
+    provider = _CountingProvider(node.provider.endpoint_uri)
+    w3 = Web3(provider)
+    signers = [_funded_signer(w3, f"quiet-{i}") for i in range(3)]
+    to = w3.eth.accounts[1]
+    pending = [p for s in signers for p in s.send_many([(to, b"", 21_000)] * 100)]
+    done: list[float] = []
+    waiter = threading.Thread(target=lambda: (wait_all(pending, timeout=30, resend_after=60),
+                                              done.append(time.monotonic())))
+    provider.requests = 0
+    waiter.start()
+    time.sleep(2.0)
+    quiet = provider.requests
+    node.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    mined = time.monotonic()
+    waiter.join(timeout=30)
+    assert done, "wait_all did not return"
+    # Per look, one request per sender while nothing lands; looks back off to _POLL_MAX apart.
+    assert quiet <= 3 * (2.0 / _POLL_MAX + 10), quiet
+    assert provider.requests - quiet <= 300 + 3 * 10  # then each receipt once
+    assert done[0] - mined < _POLL_MAX + 0.5
