@@ -203,6 +203,18 @@ def _look(waiting: Sequence[PendingTx]) -> list[PendingTx] | None:
     return [p for p in landed if counted(p) and p._receipt is None and p._error is None]
 
 
+def _forgotten(w3: Web3, txs: Sequence[PendingTx]) -> list[PendingTx] | None:
+    """Those of ``txs`` the node neither mined nor pools; None if the provider cannot batch."""
+    out: list[PendingTx] = []
+    for start in range(0, len(txs), _BATCH):
+        chunk = txs[start : start + _BATCH]
+        responses = _batch(w3, [("eth_getTransactionByHash", ["0x" + p.tx_hash.hex()]) for p in chunk])
+        if responses is None:
+            return None
+        out += [p for p, r in zip(chunk, responses, strict=True) if "error" not in r and r.get("result") is None]
+    return out
+
+
 def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
     """Send again the signed bytes of the transactions the node no longer knows (neither mined nor pooled).
 
@@ -211,16 +223,19 @@ def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
     transaction after them. geth evicts when its pool is full; a restart empties any pool. The same signed bytes
     can be mined once only (one nonce), so sending them again is safe. One the node refuses while its sender's
     nonce has moved past it will never be mined (another transaction took the nonce), so it fails now.
+
+    The node is asked first about each sender's lowest waiting nonce, and about the others only where that one is
+    forgotten: a gap stalls everything after it, so it shows at the lowest nonce once the ones before it land.
     """
     w3 = waiting[0]._w3
-    known = [p for p in waiting if p._raw is not None and p._nonce is not None]
-    forgotten: list[PendingTx] = []
-    for start in range(0, len(known), _BATCH):
-        chunk = known[start : start + _BATCH]
-        responses = _batch(w3, [("eth_getTransactionByHash", ["0x" + p.tx_hash.hex()]) for p in chunk])
-        if responses is None:
-            return
-        forgotten += [p for p, r in zip(chunk, responses, strict=True) if "error" not in r and r.get("result") is None]
+    by_sender: dict[str, list[PendingTx]] = {}
+    for p in sorted((p for p in waiting if p._raw is not None and p._nonce is not None), key=lambda p: p._nonce or 0):
+        by_sender.setdefault(p._call["from"], []).append(p)
+    lowest = _forgotten(w3, [txs[0] for txs in by_sender.values()])
+    rest = _forgotten(w3, [p for first in lowest or [] for p in by_sender[first._call["from"]][1:]])
+    if lowest is None or rest is None:
+        return
+    forgotten = lowest + rest
     forgotten.sort(key=lambda p: (p._call["from"], p._nonce or 0))  # in nonce order: none waits on a gap
     refused: list[tuple[PendingTx, Any]] = []
     for start in range(0, len(forgotten), _BATCH):
@@ -249,13 +264,13 @@ def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_afte
     """Wait until each of ``pending`` has its receipt or its error; returns those still waiting at the deadline.
 
     Looks (see :func:`_look`) come ``poll`` seconds apart at first, twice as far apart after each look that finds
-    nothing new, up to ``_POLL_MAX``, and ``poll`` apart again after one that does. When nothing has landed for
-    ``resend_after`` seconds, or a transaction's nonce is used without its receipt, transactions the node has
-    dropped from its pool are sent again (see :func:`_resend_forgotten`).
+    nothing new, up to ``_POLL_MAX``, and ``poll`` apart again after one that does. When a sender's lowest waiting
+    nonce has not landed for ``resend_after`` seconds, or a transaction's nonce is used without its receipt, the
+    sender's transactions the node has dropped from its pool are sent again (see :func:`_resend_forgotten`).
     """
     deadline = time.monotonic() + timeout
     waiting = [p for p in pending if p._receipt is None and p._error is None]
-    last_progress = time.monotonic()
+    lowest: dict[str, tuple[int, float]] = {}  # per sender: its lowest waiting nonce, and since when
     pause = poll
     while waiting:
         suspects = _look(waiting)
@@ -264,12 +279,21 @@ def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_afte
         left = [p for p in waiting if p._receipt is None and p._error is None]
         now = time.monotonic()
         if len(left) < len(waiting):
-            last_progress, pause = now, poll
-        elif left and now - last_progress >= resend_after:
-            _resend_forgotten(left)
-            last_progress = now  # one look per quiet spell: the node gets time to mine what was sent again
-        elif suspects:
-            _resend_forgotten(suspects)
+            pause = poll
+        check = {p._call["from"] for p in suspects}
+        first: dict[str, int] = {}
+        for p in left:
+            if p._nonce is not None:
+                first[p._call["from"]] = min(first.get(p._call["from"], p._nonce), p._nonce)
+        for sender, nonce in first.items():
+            seen = lowest.get(sender)
+            if seen is not None and seen[0] == nonce and now - seen[1] < resend_after:
+                continue
+            if seen is not None and seen[0] == nonce:
+                check.add(sender)  # stalled; looked at once per spell: the node gets time to mine what was sent
+            lowest[sender] = (nonce, now)
+        if check:
+            _resend_forgotten([p for p in left if p._call["from"] in check])
         waiting = [p for p in left if p._error is None]
         if waiting:
             if now > deadline:

@@ -242,6 +242,27 @@ def test_wait_sends_again_a_transaction_the_node_forgot(own_anvil):
     assert w3.eth.get_transaction_count(signer.address) == 1
 
 
+def test_a_sender_stalled_on_a_dropped_transaction_is_not_held_up_by_others_landing(own_anvil):
+    # Another sender's transactions land in every block; the stalled sender's dropped ones are sent again meanwhile.
+    w3 = own_anvil("--no-mining", "--gas-limit", "50000")  # two transfers a block
+    fee = 100 * 10**9  # fixed: full blocks raise the base fee
+    stalled = Signer(w3, _funded_signer(w3, "stalled")._account, max_fee=fee)
+    busy = Signer(w3, _funded_signer(w3, "busy")._account, max_fee=fee)
+    to = w3.eth.accounts[1]
+    mine = stalled.send_many([(to, b"", 21_000)] * 3)
+    others = busy.send_many([(to, b"", 21_000)] * 12)
+    w3.provider.make_request("anvil_dropTransaction", ["0x" + mine[1].tx_hash.hex()])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    waiter = threading.Thread(target=wait_all, args=(mine + others,), kwargs={"timeout": 30, "resend_after": 1.5})
+    waiter.start()
+    while not _known(w3, mine[1].tx_hash) and waiter.is_alive():
+        time.sleep(0.05)
+    busy_landed = w3.eth.get_transaction_count(busy.address)
+    waiter.join(timeout=30)
+    assert busy_landed < len(others)
+    assert w3.eth.get_transaction_count(stalled.address) == len(mine)
+
+
 @pytest.mark.parametrize(
     "wait",
     [lambda p: wait_all([p], timeout=30, resend_after=0.5), lambda p: p.wait(timeout=30, resend_after=0.5)],
