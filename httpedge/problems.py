@@ -137,8 +137,9 @@ class ProblemMap:
         if isinstance(oauth_error, str):
             body = {"error": oauth_error, "error_description": exc.detail, "code": exc.code, "status": status}
             headers = {"Cache-Control": "no-store"}
-            if status == 401:
-                headers["WWW-Authenticate"] = f'Bearer error="{oauth_error}"'
+            if status == 401:  # the scheme the client must use: Bearer, or DPoP for a DPoP-bound token
+                scheme = getattr(type(exc), "auth_scheme", "Bearer")
+                headers["WWW-Authenticate"] = f'{scheme} error="{oauth_error}"'
             return JSONResponse(body, status_code=status, headers=headers)
         response = problem(status, exc.code, exc.title, exc.detail, request.url.path)
         if status == 401:

@@ -12,6 +12,7 @@ from credcore.errors import ConflictError, RefusedError
 
 __all__ = [
     "CredentialRequestDeniedError",
+    "DpopBoundTokenError",
     "ForbiddenError",
     "GrantCredentialRevokedError",
     "GrantCredentialSuspendedError",
@@ -24,6 +25,7 @@ __all__ = [
     "OAuthError",
     "OAuthRequestError",
     "RefreshLimitError",
+    "ResourceDpopProofError",
     "TypeConflictError",
     "UnauthorizedError",
     "UnknownConfigurationError",
@@ -102,6 +104,20 @@ class InvalidTokenError(OAuthError):
     code = "invalid_token"
     title = "Access token missing, unknown or expired"
     oauth_error = "invalid_token"
+
+
+class ResourceDpopProofError(InvalidDpopProofError):
+    """RFC 9449 §7.1: at a protected resource (``/credential``, ``/notification``) a DPoP-bound token's proof
+    missing, malformed, replayed or not by the token's key is a 401 with a ``DPoP`` challenge; at the token
+    endpoint the same fault stays a 400 (§5)."""
+
+    auth_scheme: ClassVar[str] = "DPoP"
+
+
+class DpopBoundTokenError(InvalidTokenError):
+    """RFC 9449 §7.2: a DPoP-bound access token presented as a bearer token (401, ``DPoP`` challenge)."""
+
+    auth_scheme: ClassVar[str] = "DPoP"
 
 
 class InvalidCredentialRequestError(OAuthError):

@@ -40,11 +40,13 @@ from issuer import dpop as dpop_mod
 from issuer.anchoring import Anchorer, AnchorProof, ChainGateway, anchor_proofs
 from issuer.errors import (
     CredentialRequestDeniedError,
+    DpopBoundTokenError,
     InvalidCredentialRequestError,
     InvalidDpopProofError,
     InvalidNotificationIdError,
     InvalidTokenError,
     OAuthRequestError,
+    ResourceDpopProofError,
     TypeConflictError,
     UnknownConfigurationError,
     UnsupportedGrantTypeError,
@@ -496,10 +498,13 @@ class IssuerService:
                 raise InvalidTokenError("this access token is a bearer token")
             return None
         if scheme != "dpop":
-            raise InvalidTokenError("this access token is DPoP-bound: send 'Authorization: DPoP' and a DPoP proof")
-        checked = self._dpop(proof, path, now, access_token=token)
+            raise DpopBoundTokenError("this access token is DPoP-bound: send 'Authorization: DPoP' and a DPoP proof")
+        try:
+            checked = self._dpop(proof, path, now, access_token=token)
+        except InvalidDpopProofError as exc:
+            raise ResourceDpopProofError(exc.detail) from None  # the same fault, answered as a resource does
         if checked.jkt != jkt:
-            raise InvalidDpopProofError("DPoP proof is not by the key this access token is bound to")
+            raise ResourceDpopProofError("DPoP proof is not by the key this access token is bound to")
         return checked
 
     def nonce(self) -> str:

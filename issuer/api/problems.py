@@ -11,7 +11,14 @@ from sqlalchemy.exc import OperationalError
 
 from credcore.errors import CredError
 from httpedge import ProblemMap
-from issuer.errors import ForbiddenError, InvalidTokenError, OAuthError, RefreshLimitError, UnauthorizedError
+from issuer.errors import (
+    ForbiddenError,
+    InvalidTokenError,
+    OAuthError,
+    RefreshLimitError,
+    ResourceDpopProofError,
+    UnauthorizedError,
+)
 
 __all__ = ["PROBLEMS", "status_for"]
 
@@ -19,6 +26,7 @@ PROBLEMS = ProblemMap({
     OAuthError: 400,  # RFC 6749 §5.2: token and credential endpoint errors are 400 unless the token is bad
     UnauthorizedError: 401,
     InvalidTokenError: 401,
+    ResourceDpopProofError: 401,  # RFC 9449 §7.1
     RefreshLimitError: 429,
     ForbiddenError: 403,
 }, unavailable=(OperationalError,))

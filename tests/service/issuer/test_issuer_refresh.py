@@ -46,13 +46,13 @@ def token(client, clock, key, body):
     return client.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
 
 
-def request(client, clock, key, access, config_id, n=1, *, scheme="DPoP"):
+def request(client, clock, key, access, config_id, n=1, *, scheme="DPoP", dpop=None):
     holders = [HolderKey() for _ in range(n)]
     nonce = client.post("/nonce").json()["c_nonce"]
     body = {"credential_configuration_id": config_id,
             "proofs": {"jwt": [h.proof(aud=BASE, nonce=nonce, iat=clock.now()) for h in holders]}}
     headers = {"Authorization": f"{scheme} {access}",
-               "DPoP": key.proof(f"{BASE}/credential", iat=clock.now(), token=access)}
+               "DPoP": dpop or key.proof(f"{BASE}/credential", iat=clock.now(), token=access)}
     return client.post("/credential", json=body, headers=headers), holders
 
 
@@ -78,11 +78,16 @@ def test_dpop_at_the_token_endpoint_binds_the_tokens_and_adds_a_refresh_token(cl
     key = DpopKey()
     body = token(client, clock, key, offer(client)).json()
     assert body["token_type"] == "DPoP" and body["refresh_token"] and body["access_token"]
-    # the token is bound: as a bearer token, or with a proof by another key, it is refused
+    # the token is bound: as a bearer token, or with a proof by another key, the credential endpoint (a protected
+    # resource, RFC 9449 §7.1 and §7.2) refuses it with 401 and a DPoP challenge
     r, _ = request(client, clock, key, body["access_token"], "ResidentCredential", scheme="Bearer")
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    assert r.headers["www-authenticate"] == 'DPoP error="invalid_token"'
     r, _ = request(client, clock, DpopKey(), body["access_token"], "ResidentCredential")
-    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+    assert r.status_code == 401 and r.json()["error"] == "invalid_dpop_proof"
+    assert r.headers["www-authenticate"] == 'DPoP error="invalid_dpop_proof"'
+    r, _ = request(client, clock, key, body["access_token"], "ResidentCredential", dpop="not.a.jwt")
+    assert r.status_code == 401 and r.json()["code"] == "invalid_dpop_proof", r.text
     r, _ = request(client, clock, key, body["access_token"], "ResidentCredential")
     assert r.status_code == 200, r.text
 
@@ -254,7 +259,7 @@ def test_a_dpop_bound_token_notifies_with_a_proof_made_for_the_notification_endp
     body = {"notification_id": got.json()["notification_id"], "event": "credential_accepted"}
     r = client.post("/notification", json=body, headers={"Authorization": f"Bearer {access}"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
-    for htu, status in ((f"{BASE}/credential", 400), (f"{BASE}/notification", 204)):
+    for htu, status in ((f"{BASE}/credential", 401), (f"{BASE}/notification", 204)):
         proof = key.proof(htu, iat=clock.now(), token=access)
         r = client.post("/notification", json=body, headers={"Authorization": f"DPoP {access}", "DPoP": proof})
         assert r.status_code == status, r.text
