@@ -71,7 +71,8 @@ from issuer.store.models import (
 )
 from issuer.types import CredentialType, TypeRegistry, parse_type
 
-__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant"]
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant",
+           "credential_views"]
 
 CP1_SUFFIX = "_cp1"
 
@@ -659,7 +660,7 @@ class IssuerService:
             cred = session.get(Credential, credential_id)
             if cred is None:
                 raise NotFoundError("no such credential")
-            return _view(cred, _copies(session, [cred.id]).get(cred.id, 0))
+            return credential_views(session, [cred])[0]
 
     def list_credentials(
         self, *, vct: str | None, status: str | None, limit: int, after: str | None
@@ -675,9 +676,7 @@ class IssuerService:
                 q = q.where(Credential.status == int(codes[status]))
             if after:
                 q = q.where(Credential.id > after)
-            rows = list(session.scalars(q))
-            copies = _copies(session, [c.id for c in rows])
-            return [_view(c, copies.get(c.id, 0)) for c in rows]
+            return credential_views(session, list(session.scalars(q)))
 
     def change_status(self, actor: str, credential_id: str, action: str, reason: str = "") -> CredentialView:
         now = self.clock.now()
@@ -705,7 +704,7 @@ class IssuerService:
             details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
             audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
             session.flush()
-            view = _view(cred, _copies(session, [cred.id]).get(cred.id, 0))
+            view = credential_views(session, [cred])[0]
         self.wake.set()
         return view
 
@@ -827,11 +826,13 @@ def _retry_transient(fn: Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _copies(session: Session, ids: list[str]) -> dict[str, int]:
-    """Signed artefacts per credential (its SD-JWT VCs and CP1 copies, refreshed ones too): what its status covers."""
-    q = (select(CredentialItem.credential_id, func.count()).where(CredentialItem.credential_id.in_(ids))
-         .group_by(CredentialItem.credential_id))
-    return {cid: n for cid, n in session.execute(q)}
+def credential_views(session: Session, rows: list[Credential]) -> list[CredentialView]:
+    """The admin view of each credential in ``rows``, with its copies: the signed artefacts its status covers (its
+    SD-JWT VCs and CP1 copies, refreshed ones too), counted in one query."""
+    q = (select(CredentialItem.credential_id, func.count())
+         .where(CredentialItem.credential_id.in_([c.id for c in rows])).group_by(CredentialItem.credential_id))
+    copies: dict[str, int] = {cid: n for cid, n in session.execute(q)}
+    return [_view(c, copies.get(c.id, 0)) for c in rows]
 
 
 def _view(cred: Credential, copies: int) -> CredentialView:

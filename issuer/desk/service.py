@@ -33,7 +33,7 @@ from issuer.desk.accounts import Person
 from issuer.desk.forms import RowErrors, parse_row
 from issuer.errors import ForbiddenError
 from issuer.keys import IssuerKeyInfo, derive_key
-from issuer.service import CredentialView, IssuerService, OfferCreated
+from issuer.service import CredentialView, IssuerService, OfferCreated, credential_views
 from issuer.store.models import (
     AnchorBatch,
     AuditEvent,
@@ -181,11 +181,7 @@ class DeskService:
                 if person.role != "clerk":
                     raise ForbiddenError("only a clerk may search by a holder's details")
                 q = q.where(self.issuer.holders.matching(holder_field, holder_value))
-            rows = list(session.scalars(q))
-            counts: dict[str, int] = {cid: n for cid, n in session.execute(
-                select(CredentialItem.credential_id, func.count()).where(
-                    CredentialItem.credential_id.in_([r.id for r in rows])).group_by(CredentialItem.credential_id))}
-        return [_view(r, counts.get(r.id, 0)) for r in rows]
+            return credential_views(session, list(session.scalars(q)))
 
     def credential(self, person: Person, credential_id: str) -> CredentialDetail:
         view = self.issuer.get_credential(credential_id)
@@ -276,9 +272,3 @@ class DeskService:
                      "details": dict(e.details), "hash": e.hash}
                     for e in audit.entries(session, after=max(0, end - 1 - limit), limit=min(limit, end - 1))]
         return page[::-1], verified
-
-
-def _view(cred: Credential, copies: int) -> CredentialView:
-    status = {0: "valid", 1: "revoked", 2: "suspended"}.get(cred.status, str(cred.status))
-    return CredentialView(cred.id, cred.vct, cred.iat, cred.exp, status, cred.created_at, cred.created_by,
-                          cred.key_thumbprint, copies)
