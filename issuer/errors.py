@@ -109,14 +109,18 @@ class InvalidTokenError(OAuthError):
 class ResourceDpopProofError(InvalidDpopProofError):
     """RFC 9449 §7.1: at a protected resource (``/credential``, ``/notification``) a DPoP-bound token's proof
     missing, malformed, replayed or not by the token's key is a 401 with a ``DPoP`` challenge; at the token
-    endpoint the same fault stays a 400 (§5)."""
+    endpoint the same fault stays a 400 (§5). The OAuth ``error`` is the same; the civicpass code says where."""
 
+    code = "resource_dpop_proof_invalid"
+    title = "DPoP proof not accepted at this resource"
     auth_scheme: ClassVar[str] = "DPoP"
 
 
 class DpopBoundTokenError(InvalidTokenError):
     """RFC 9449 §7.2: a DPoP-bound access token presented as a bearer token (401, ``DPoP`` challenge)."""
 
+    code = "dpop_token_sent_as_bearer"
+    title = "DPoP-bound access token sent as a bearer token"
     auth_scheme: ClassVar[str] = "DPoP"
 
 

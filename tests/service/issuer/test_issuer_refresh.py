@@ -87,7 +87,8 @@ def test_dpop_at_the_token_endpoint_binds_the_tokens_and_adds_a_refresh_token(cl
     assert r.status_code == 401 and r.json()["error"] == "invalid_dpop_proof"
     assert r.headers["www-authenticate"] == 'DPoP error="invalid_dpop_proof"'
     r, _ = request(client, clock, key, body["access_token"], "ResidentCredential", dpop="not.a.jwt")
-    assert r.status_code == 401 and r.json()["code"] == "invalid_dpop_proof", r.text
+    assert r.status_code == 401 and r.json()["error"] == "invalid_dpop_proof", r.text
+    assert r.json()["code"] == "resource_dpop_proof_invalid"
     r, _ = request(client, clock, key, body["access_token"], "ResidentCredential")
     assert r.status_code == 200, r.text
 
