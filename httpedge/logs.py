@@ -32,14 +32,15 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-        self._second, self._stamp = -1, ""
+        self._stamp: tuple[int, str] = (-1, "")
 
     def _ts(self, created: float) -> str:
         second = int(created)
-        if second != self._second:  # one strftime a second, not one per access line
-            self._second = second
-            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+        cached, text = self._stamp  # one tuple, replaced whole: threads that log at once never mix two seconds
+        if second != cached:  # one strftime a second, not one per access line
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._stamp = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}Z"
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         line: dict[str, Any] = {"ts": self._ts(record.created), "svc": self.service,

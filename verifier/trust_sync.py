@@ -300,15 +300,15 @@ class TrustKeeper:
             if digest != record.digest and parsed.iat >= chain_iat:
                 found[key] = (parsed.iat, parsed.status_list, digest)
         with self._snap_lock:
-            before = self._snap.status_lists
+            before, under = self._snap.status_lists, self._base
             self._overlays.update(found)
-            updated, ahead = self._overlaid(self._base), len(self._overlays)
+            updated, ahead = self._overlaid(under), len(self._overlays)
         if updated.status_lists != before:
             # On disk before it is served, so a counter killed right after it refused a credential, and restarted
             # without network, still refuses it.
             self._persist(updated)
-        with self._snap_lock:
-            self._snap = self._overlaid(self._base)
+        with self._snap_lock:  # a sync round may have replaced the base meanwhile
+            self._snap = updated if self._base is under else self._overlaid(self._base)
         return ahead
 
     def _keep_previous(self, snap: TrustSnapshot, unfetched: list[PendingStatusList], now: int) -> TrustSnapshot:
