@@ -18,8 +18,10 @@ once per time step and a nonce once, whichever worker sees it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -29,7 +31,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import BigInteger, Column, Engine, LargeBinary, MetaData, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -105,42 +106,33 @@ class RedisReplayCache:
         return 0  # Redis expires keys itself
 
 
-class _FailFastPool(redis.asyncio.ConnectionPool):
-    """redis-py's pool, except that for ``timeout`` seconds after a failed connection attempt every call fails at
-    once: when Redis is down or unreachable the calls behind a failed attempt fail with it, rather than each
-    waiting its own connection timeout (a worker under load would pile up a connection attempt per request)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._timeout = float(kwargs["socket_connect_timeout"])
-        self._failed_at: float | None = None
-
-    async def ensure_connection(self, connection: Any) -> None:
-        # Called under the pool's lock, where calls queue while a connection is being made.
-        if self._failed_at is not None and time.monotonic() - self._failed_at < self._timeout:
-            raise RedisConnectionError("Redis was unreachable a moment ago")
-        try:
-            await super().ensure_connection(connection)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            self._failed_at = time.monotonic()
-            raise
-        self._failed_at = None
-
-
 class AsyncRedisReplayCache:
     """The Redis cache for the event loop, on redis-py's asyncio client (same keys as :class:`RedisReplayCache`,
     so workers on either client share one cache).
 
-    Failure is loud and bounded: no retries, an answer or a connection within ``timeout`` seconds or
-    :class:`~credcore.errors.InfrastructureError`; the next call after a dropped connection reconnects.
+    One connection of redis-py's (it does the connecting, TLS, ``AUTH`` and ``SELECT``; hiredis parses the
+    replies) carries one round trip at a time: the ``SET``s asked for while a round trip is out go together
+    as the next one, packed by hiredis in one write, so under load many requests share a round trip. redis-py's
+    pool is not used, nor its socket timeout: a lock per checkout, a task per timed write and a timer per reply
+    cost more than the ``SET`` itself (figures in BENCHMARKS.md); a round trip has one deadline. A reply waiting
+    on the connection before a round trip is one nobody asked for: the connection is replaced rather than let
+    it answer the wrong request.
+
+    Failure is loud and bounded: no retries, each round trip (connecting included) within ``timeout`` seconds or
+    :class:`~credcore.errors.InfrastructureError` for every call in it; the next round trip after a dropped
+    connection reconnects, except that for ``timeout`` seconds after a failed connection attempt calls fail at
+    once (when Redis is down, a worker under load would otherwise pile up a connection attempt per request).
     """
 
-    def __init__(self, client: redis.asyncio.Redis, clock: Clock) -> None:
-        self._redis = client
+    def __init__(self, connect: Callable[[], redis.asyncio.Connection], clock: Clock, *, timeout: float) -> None:
+        self._connect = connect
         self._clock = clock
+        self._timeout = timeout
+        self._conn = connect()
         self._batch: list[tuple[bytes, int, asyncio.Future[bool]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._failed_at: float | None = None
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout: float = 2.0) -> AsyncRedisReplayCache:
@@ -150,68 +142,83 @@ class AsyncRedisReplayCache:
         if parts.scheme not in ("redis", "rediss") or not parts.hostname or (db and not db.isdigit()):
             raise ValueError("the Redis URL must be redis://host[:port][/db] or rediss://...")
         # No CLIENT SETINFO round trips on connect, no health-check pings, no retries with back-off (a down
-        # Redis must answer 503 within the timeout, not after seconds of retrying).
-        pool = _FailFastPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                      retry=Retry(NoBackoff(), 0), lib_name=None, lib_version=None)
-        return cls(redis.asyncio.Redis(connection_pool=pool), clock)
+        # Redis must answer 503 within the timeout, not after seconds of retrying). No socket timeout on the
+        # connection: each round trip has one deadline here instead of one per read and a task per write.
+        factory = redis.asyncio.ConnectionPool.from_url(url, socket_timeout=None, socket_connect_timeout=timeout,
+                                                        retry=Retry(NoBackoff(), 0), lib_name=None,
+                                                        lib_version=None)
+        return cls(factory.make_connection, clock, timeout=timeout)
 
     async def first_use(self, key: bytes, expires_at: int) -> bool:
-        # The SETs asked for in one turn of the event loop go to Redis as one pipeline: under load several
-        # requests' replay checks share one round trip through redis-py instead of one each.
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._move_to(loop)
         future: asyncio.Future[bool] = loop.create_future()
-        if not self._batch:
-            loop.call_soon(self._send)
         name = RedisReplayCache.PREFIX + _digest(key).hex().encode()
         self._batch.append((name, max(1, expires_at - self._clock.now()), future))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
         return await future
 
     def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
-        # redis-py's connections and its pool's lock belong to the loop they were made on: a cache used from
-        # another loop (a test client serving each request on its own) starts on a fresh pool, not hang on them.
+        # redis-py's connections belong to the loop they were made on: a cache used from another loop (a test
+        # client serving each request on its own) starts on a fresh connection, not hang on the old one.
         if self._loop is not None:
-            old = self._redis.connection_pool
-            pool = type(old)(connection_class=old.connection_class, max_connections=old.max_connections,
-                             **old.connection_kwargs)
-            self._redis = redis.asyncio.Redis(connection_pool=pool)
-        self._loop, self._batch = loop, []
+            self._conn = self._connect()
+        self._loop, self._batch, self._flusher = loop, [], None
 
-    def _send(self) -> None:
-        batch, self._batch = self._batch, []
-        task = asyncio.ensure_future(self._pipeline(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _pipeline(self, batch: list[tuple[bytes, int, asyncio.Future[bool]]]) -> None:
-        # On one of redis-py's pooled connections, below its Pipeline object: the commands packed by hiredis in
-        # one write, the replies read in order (an error reply answers its own command only).
-        replies: list[object] = []
-        pool = self._redis.connection_pool
+    async def _flush(self) -> None:
+        batch: list[tuple[bytes, int, asyncio.Future[bool]]] = []
         try:
-            conn = await pool.get_connection()
-            try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                replies = await self._round_trip(batch)
+                for (_, _, future), reply in zip(batch, replies, strict=True):
+                    if future.done():  # the request went away
+                        continue
+                    if isinstance(reply, BaseException):
+                        error = InfrastructureError("replay cache (Redis) unavailable")
+                        error.__cause__ = reply
+                        future.set_exception(error)
+                    else:
+                        future.set_result(bool(reply))
+                batch = []
+        finally:
+            self._flusher = None
+            for _, _, future in batch:  # cancelled mid round trip (the loop is shutting down)
+                if not future.done():
+                    future.set_exception(InfrastructureError("replay cache (Redis) unavailable"))
+
+    async def _round_trip(self, batch: list[tuple[bytes, int, asyncio.Future[bool]]]) -> list[object]:
+        replies: list[object] = []
+        conn, connecting = self._conn, False
+        try:
+            async with asyncio.timeout(self._timeout):
+                if conn.is_connected and await conn.can_read_destructive():
+                    await conn.disconnect()  # a reply nobody asked for: out of step, start afresh
+                if not conn.is_connected:
+                    if self._failed_at is not None and time.monotonic() - self._failed_at < self._timeout:
+                        raise RedisConnectionError("Redis was unreachable a moment ago")
+                    connecting = True
+                    await conn.connect()
+                    connecting, self._failed_at = False, None
                 await conn.send_packed_command([hiredis.pack_command((b"SET", name, b"1", b"NX", b"EX", ttl))
                                                 for name, ttl, _ in batch], check_health=False)
                 for _ in batch:
                     try:
                         replies.append(await conn.read_response())
-                    except ResponseError as exc:
+                    except ResponseError as exc:  # an error reply answers its own command only
                         replies.append(exc)
-            finally:
-                await pool.release(conn)  # with replies left unread, the pool reconnects it before reuse
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
+            if connecting:
+                self._failed_at = time.monotonic()
+            await conn.disconnect(nowait=True)  # whatever it still holds answers nobody
             replies += [exc] * (len(batch) - len(replies))
-        for (_, _, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # the request went away
-                continue
-            if isinstance(reply, BaseException):
-                error = InfrastructureError("replay cache (Redis) unavailable")
-                error.__cause__ = reply
-                future.set_exception(error)
-            else:
-                future.set_result(bool(reply))
+        return replies
 
     async def aclose(self) -> None:
-        await self._redis.aclose(close_connection_pool=True)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._conn.disconnect()

@@ -206,6 +206,25 @@ def test_calls_of_one_loop_turn_share_one_round_trip(run):
     assert run(go()) == ([True] * 20, 1)  # one pipeline on one connection, not twenty connections
 
 
+def test_calls_made_while_a_round_trip_is_out_wait_for_it_on_the_same_connection(run):
+    async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
+        if cmd[1] == _stored(b"first"):
+            await asyncio.sleep(0.1)  # a slow first round trip; the later calls arrive meanwhile
+        writer.write(b"+OK\r\n")
+
+    async def go() -> tuple[list[bool], int]:
+        async with scripted(script) as (port, _, connections):
+            cache = _cache(port)
+            first = asyncio.ensure_future(cache.first_use(b"first", 1_005))
+            await asyncio.sleep(0.02)
+            later = [cache.first_use(b"k%d" % i, 1_005) for i in range(10)]
+            results = [await first, *await asyncio.gather(*later)]
+            await cache.aclose()
+            return results, connections[0]
+
+    assert run(go()) == ([True] * 11, 1)  # queued behind the first answer, no second connection opened
+
+
 def test_silent_server_times_out(run):
     async def script(cmd: list[bytes], writer: asyncio.StreamWriter) -> None:
         return  # reads, never answers
