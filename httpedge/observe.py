@@ -10,7 +10,6 @@ codes and claims never reach a log or a label; a request no route matched is ``u
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import secrets
@@ -19,12 +18,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from httpedge.logs import request_id
+from httpedge.logs import log_access, request_id
 from httpedge.metrics import REQUEST_SECONDS
 
 __all__ = ["RequestObserver", "route_template"]
 
-_access = logging.getLogger("civicpass.access")
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _timers: dict[tuple[str, str, int], Any] = {}  # labels() takes a lock and builds a key per call; keep the children
@@ -89,6 +87,4 @@ class RequestObserver:
             if timer is None:
                 timer = _timers[(method, route, status)] = REQUEST_SECONDS.labels(method, route, str(status))
             timer.observe(seconds)
-            if _access.isEnabledFor(logging.INFO):
-                _access.info("request", extra={"method": method, "route": route, "status": status,
-                                               "ms": round(seconds * 1000, 1)})
+            log_access(method, route, status, round(seconds * 1000, 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import warnings
 
@@ -167,3 +168,39 @@ def test_configured_logging_writes_each_record_as_one_json_line_to_a_file_descri
     assert first["route"] == "/v1/verify" and first["n"] == 2**70 and first["svc"] == "verifier"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["ts"])
     assert second["msg"] == "ünïcode ok" and second["level"] == "warning"
+
+
+def test_an_access_line_written_directly_is_the_line_its_log_record_gives(tmp_path):
+    from httpedge.logs import configure_logging, log_access, request_id
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    path = tmp_path / "service.log"
+    token = request_id.set("rid-1")
+    captured = Records()
+    try:
+        with path.open("w") as out:
+            configure_logging("verifier", out=out)
+            log_access("POST", "/v1/verify", 200, 1.5)  # the configured handler alone: written directly
+            root.addHandler(captured)  # another handler too: an ordinary record, to both
+            log_access("POST", "/v1/verify", 200, 1.5)
+        lines = path.read_text(encoding="utf-8").splitlines()
+    finally:
+        request_id.reset(token)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    direct, recorded = (json.loads(line) for line in lines)
+    assert [r.name for r in captured.records] == ["civicpass.access"]  # the first line made no record
+    assert direct.pop("ts") and recorded.pop("ts")
+    assert list(direct.items()) == list(recorded.items())  # same fields, same order
+    assert direct == {"svc": "verifier", "level": "info", "logger": "civicpass.access", "pid": os.getpid(),
+                      "msg": "request", "request_id": "rid-1", "method": "POST", "route": "/v1/verify",
+                      "status": 200, "ms": 1.5}
