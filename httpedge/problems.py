@@ -122,11 +122,18 @@ class ProblemMap:
             app.add_exception_handler(exc_type, _unavailable)
         app.add_exception_handler(Exception, _unexpected)
 
-    async def respond(self, request: Request, exc: CredError | RequestValidationError) -> JSONResponse:
-        """The answer for an error raised outside the exception middleware (the verifier's fast lane)."""
+    async def respond(self, request: Request, exc: Exception) -> JSONResponse:
+        """The answer the installed handlers give ``exc``, for an endpoint the edge serves ahead of the framework
+        (``install(fast_routes=...)``), where no exception middleware runs."""
+        if isinstance(exc, CredError):
+            return await self._cred_error(request, exc)
         if isinstance(exc, RequestValidationError):
             return await _validation_error(request, exc)
-        return await self._cred_error(request, exc)
+        if isinstance(exc, StarletteHTTPException):
+            return await _http_error(request, exc)
+        if isinstance(exc, self.unavailable):
+            return await _unavailable(request, exc)
+        return await _unexpected(request, exc)
 
     async def _cred_error(self, request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CredError)

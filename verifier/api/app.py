@@ -26,7 +26,7 @@ from credcore.ports import Clock, ReplayGuard
 from httpedge.ratelimit import RateLimits
 from verifier._db import private_dir, private_sqlite_file
 from verifier.api import routes
-from verifier.api.fastlane import VerifyFastLane
+from verifier.api.fastlane import VERIFY_PATH, VerifyEndpoint
 from verifier.api.images import ImageDecoder
 from verifier.api.problems import PROBLEMS
 from verifier.openid4vp import PresentationRequests
@@ -141,8 +141,8 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
 
     # FastAPI's own OpenTelemetry hooks off: the service has its metrics (httpedge.metrics), and the check for a
     # configured provider would run on every request.
-    app = FastAPI(title="civicpass verifier", version="1", lifespan=lifespan,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    app = httpedge.EdgeApp(title="civicpass verifier", version="1", lifespan=lifespan,
+                           telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.parts = parts
     app.state.rate_limits = RateLimits({"requests": settings.rate_limit_requests}, namespace="civicpass-verifier",
                                        redis_url=settings.redis_url if settings.replay_backend == "redis" else None)
@@ -153,11 +153,10 @@ def create_app(settings: VerifierSettings, *, clock: Clock | None = None, trust:
     def limit_for(path: str) -> int:
         return settings.max_image_bytes if path.endswith("/image") else settings.max_body_bytes
 
-    if fast_verify:
-        app.add_middleware(VerifyFastLane)  # added before the edge, so the edge's body limit runs first
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     # The OpenID4VP request objects and the direct_post endpoint take CORS for the browser wallet.
     httpedge.install(app, problems=PROBLEMS, body_limit=limit_for, wallet_routes=("/v1/requests/", "/v1/openid4vp/"),
                      readiness=httpedge.Readiness(probes(parts)), metrics_token=lambda: token,
-                     collectors=lambda: [VerifierCollector(parts)])
+                     collectors=lambda: [VerifierCollector(parts)],
+                     fast_routes={("POST", VERIFY_PATH): VerifyEndpoint()} if fast_verify else None)
     return app

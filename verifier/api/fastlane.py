@@ -1,12 +1,12 @@
-"""``POST /v1/verify``, the counter's and the merchant apps' hot path, served beside the framework's stack.
+"""``POST /v1/verify``, the counter's and the merchant apps' hot path, served ahead of the framework's stack.
 
-A verification is a few hundred microseconds of parsing and signature checks; FastAPI's routing, exception
-and dependency layers add about a tenth to that on every request. :class:`VerifyFastLane` is an ASGI
-middleware that answers ``POST /v1/verify`` itself with the same function the documented route calls
-(:func:`answer_verify`) and renders refusals with the same problem handlers (``ProblemMap.respond``),
-so both paths give the same bytes for the same request; a test holds them to that. It sits inside
-:class:`~httpedge.limits.BodyLimit`, which has already read (and bounded) the whole body, and outside
-nothing else of ours. Everything else goes on to the app.
+A verification is a few hundred microseconds of parsing and signature checks; FastAPI's routing, exception,
+telemetry and dependency layers, with the edge's CORS, add a sizeable share to that on every request (figures
+in BENCHMARKS.md). :class:`VerifyEndpoint` is a plain ASGI endpoint that the edge serves ahead of all of them
+(``httpedge.install(fast_routes=...)``), behind the same request observer and body limit as every route (so
+the body it receives is whole and bounded). It answers with the same function the documented route calls
+(:func:`answer_verify`) and renders errors with the same problem handlers (``ProblemMap.respond``), so both
+paths give the same bytes for the same request; a test holds them to that.
 
 Answers are JSON through orjson, several times faster than the standard encoder; a value orjson refuses (an
 integer beyond 64 bits in an issuer's claim) falls back to the standard encoder rather than failing.
@@ -23,12 +23,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from credcore.errors import CredError
 from verifier.api.problems import PROBLEMS
 from verifier.api.schemas import VerifyIn
 from verifier.service import VerifierService
 
-__all__ = ["VERIFY_PATH", "FastJSONResponse", "VerifyFastLane", "answer_verify", "parse_verify"]
+__all__ = ["VERIFY_PATH", "FastJSONResponse", "VerifyEndpoint", "answer_verify", "parse_verify"]
 
 VERIFY_PATH = "/v1/verify"  # the lane and the documented route (api/routes.py) share it
 
@@ -59,15 +58,11 @@ async def answer_verify(svc: VerifierService, raw: bytes) -> Response:
     return FastJSONResponse(verdict.to_json())
 
 
-class VerifyFastLane:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+class VerifyEndpoint:
+    def __init__(self) -> None:
         self._route: Any = None  # the documented route, named on the scope as the router would (request logs)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != VERIFY_PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
         if self._route is None:
             self._route = next(r for r in scope["app"].router.routes
                                if getattr(r, "path", None) == VERIFY_PATH and "POST" in getattr(r, "methods", ()))
@@ -77,6 +72,6 @@ class VerifyFastLane:
             return  # the client left
         try:
             response = await answer_verify(scope["app"].state.parts.verifier, message.get("body", b""))
-        except (CredError, RequestValidationError) as exc:
+        except Exception as exc:  # as the app's handlers would answer it; an unexpected one is logged there
             response = await PROBLEMS.respond(Request(scope), exc)
         await response(scope, receive, send)

@@ -2,7 +2,7 @@
 
 Verification answers are built as plain JSON (no response-model round trip) on the hot path; the
 models in ``schemas.py`` still document them in the OpenAPI spec. ``POST /v1/verify`` itself is answered
-by ``api/fastlane.py`` in front of the router, with the same code as the route here.
+by ``api/fastlane.py`` ahead of the framework, with the same code as the route here.
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """POST /v1/verify through the fast lane (api/fastlane.py) gives the same answer, byte for byte, as the route.
 
-Each request goes to two apps over the same world: one with the lane (as served), one without it (the
-FastAPI route). Every replay-sensitive request is sent once per app, and each app has its own replay cache,
-so both see the same history. The JSON encoder's fallback is checked on a claim orjson cannot encode.
+Each request goes to two apps over the same world: one with the lane (as served: ahead of the framework,
+behind the edge's request observer and body limit), one without it (the FastAPI route). Every
+replay-sensitive request is sent once per app, and each app has its own replay cache, so both see the same
+history. The JSON encoder's fallback is checked on a claim orjson cannot encode.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -57,6 +59,7 @@ def _bodies(world: World) -> list[tuple[str, bytes, dict[str, str]]]:
         ("invalid utf-8", b'{"presentation": "\xff", "policy": "age-over-19"}', js),
         ("too long policy", body(presentation=cp1, policy="p" * 65), js),
         ("oversized", body(presentation="A" * 70_000, policy="age-over-19"), js),
+        ("duplicate member", b'{"presentation": "CP1:A", "policy": "age-over-19", "policy": "resident-basic"}', js),
     ]
 
 
@@ -68,6 +71,34 @@ def test_lane_and_route_answer_alike(pair, world):
         assert a.status_code < 500, (name, a.status_code, a.text)
         assert (a.status_code, a.headers["content-type"], a.content) == (
             b.status_code, b.headers["content-type"], b.content), name
+        assert a.headers["x-request-id"] and b.headers["x-request-id"], name
+
+
+def test_lane_and_route_answer_an_unexpected_error_alike(pair, world, caplog):
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug")
+
+    answers = []
+    for client in pair:
+        client.app.state.parts.verifier.check = broken
+        with caplog.at_level(logging.ERROR, logger="civicpass.http"):
+            caplog.clear()
+            r = client.post("/v1/verify", json={"presentation": world.show(world.cp1()), "policy": "age-over-19"})
+        assert [rec.exc_info[0] for rec in caplog.records if rec.exc_info] == [RuntimeError]  # logged with its trace
+        answers.append((r.status_code, r.headers["content-type"], r.content))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 500 and b"internal_error" in answers[0][2] and b"a bug" not in answers[0][2]
+
+
+def test_lane_requests_are_logged_and_measured_under_the_route_template(pair, world, caplog):
+    fast, _ = pair
+    with caplog.at_level(logging.INFO, logger="civicpass.access"):
+        r = fast.post("/v1/verify", json={"presentation": world.show(world.cp1()), "policy": "age-over-19"},
+                      headers={"X-Request-ID": "counter-7.42"})
+    assert r.headers["x-request-id"] == "counter-7.42"
+    [line] = [rec for rec in caplog.records if rec.name == "civicpass.access"]
+    assert (line.method, line.route, line.status) == ("POST", "/v1/verify", 200)
+    assert 'route="/v1/verify"' in fast.get("/metrics").text
 
 
 def test_lane_leaves_other_methods_and_paths_to_the_app(pair):
