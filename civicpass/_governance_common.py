@@ -81,6 +81,9 @@ HINTS = {
     "governance_wrong_passphrase": "try again with the passphrase chosen when the file was made (--passphrase-file "
     "for a member key, --account-passphrase-file for a keystore, or the CIVICPASS_GOVERNANCE_PASSPHRASE / "
     "CIVICPASS_GOVERNANCE_ACCOUNT_PASSPHRASE variables).",
+    "governance_passphrases_differ": "run the command again and type the same passphrase twice.",
+    "governance_passphrase_empty": "choose a passphrase that is not empty (a passphrase file holds it on its "
+    "first line).",
     "governance_passphrase_missing": "put the passphrase in a file and pass it with the option named above, or set "
     "the variable named there; without a terminal the command cannot ask for it.",
     "governance_account_unfunded": "fund the account with ether for gas, or pay with another --account; on a dev "

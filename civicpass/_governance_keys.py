@@ -48,6 +48,16 @@ class PassphraseMissingError(MalformedInputError):
     title = "No passphrase given, and no terminal to ask on"
 
 
+class PassphraseMismatchError(MalformedInputError):
+    code = "governance_passphrases_differ"
+    title = "The passphrase and its repetition differ"
+
+
+class EmptyPassphraseError(MalformedInputError):
+    code = "governance_passphrase_empty"
+    title = "An empty passphrase is not accepted"
+
+
 # --- passphrases ---------------------------------------------------------------------------------------------
 def passphrase(file: Path | None, *, env: str = _PASSPHRASE_ENV, what: str, confirm: bool = False) -> str:
     """From ``file``, else the environment variable ``env``, else a prompt on the terminal (twice when new)."""
@@ -58,12 +68,12 @@ def passphrase(file: Path | None, *, env: str = _PASSPHRASE_ENV, what: str, conf
     elif sys.stdin.isatty():
         text = getpass.getpass(f"passphrase for {what}: ")
         if confirm and getpass.getpass("again: ") != text:
-            raise WrongPassphraseError("the two passphrases differ")
+            raise PassphraseMismatchError("the two passphrases differ")
     else:
         option = "--account-passphrase-file" if env == ACCOUNT_PASSPHRASE_ENV else "--passphrase-file"
         raise PassphraseMissingError(f"no passphrase for {what}: pass {option} FILE or set {env}")
     if not text:
-        raise WrongPassphraseError("an empty passphrase is not accepted")
+        raise EmptyPassphraseError(f"an empty passphrase is not accepted for {what}")
     return unicodedata.normalize("NFC", text)
 
 

@@ -151,16 +151,26 @@ def _dir(args: argparse.Namespace) -> Path:
     return Path(args.wallet or os.environ.get("CIVICPASS_WALLET") or _DEFAULT_DIR).expanduser()
 
 
+class PassphraseMissingError(MalformedInputError):
+    code = "wallet_passphrase_missing"
+    title = "No passphrase given, and no terminal to ask on"
+
+
+class PassphraseMismatchError(MalformedInputError):
+    code = "wallet_passphrases_differ"
+    title = "The passphrase and its repetition differ"
+
+
 def _passphrase(args: argparse.Namespace, *, confirm: bool = False, env: str = "CIVICPASS_WALLET_PASSPHRASE") -> str:
     if os.environ.get(env):
         return os.environ[env]
     if args.passphrase_file:
         return Path(args.passphrase_file).read_text(encoding="utf-8").rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise MalformedInputError(f"no passphrase: set {env} or use --passphrase-file")
+        raise PassphraseMissingError(f"no passphrase: set {env} or use --passphrase-file")
     first = getpass.getpass("Wallet passphrase: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != first:
-        raise MalformedInputError("the passphrases differ")
+        raise PassphraseMismatchError("the passphrases differ")
     return first
 
 

@@ -96,7 +96,21 @@ def test_no_passphrase_without_a_terminal_is_a_usage_error(
 ) -> None:
     monkeypatch.delenv("CIVICPASS_WALLET_PASSPHRASE")
     assert main(["wallet", "list"]) == 2
-    assert "CIVICPASS_WALLET_PASSPHRASE" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "wallet_passphrase_missing" in err and "CIVICPASS_WALLET_PASSPHRASE" in err
+
+
+def test_a_repeated_passphrase_that_differs_is_its_own_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typed = iter(["first phrase", "other phrase"])
+    monkeypatch.setenv("CIVICPASS_WALLET", str(tmp_path / "new"))
+    monkeypatch.delenv("CIVICPASS_WALLET_PASSPHRASE", raising=False)
+    monkeypatch.setattr(wallet_cmd.sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(wallet_cmd.getpass, "getpass", lambda prompt: next(typed))
+    assert main(["wallet", "init", "--insecure-fast-kdf"]) == 2
+    assert "wallet_passphrases_differ" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())  # no wallet made
 
 
 def test_qr_png_verifies_and_spends_one_copy(
