@@ -123,7 +123,8 @@ class IssuerSettings(BaseSettings):
     #: Wrong passwords in a row before an account locks for ``desk_lockout`` seconds.
     desk_signin_failures: int = Field(5, ge=1)
     desk_lockout: int = Field(900, gt=0)
-    #: Sign-in attempts per client address per minute (per process).
+    #: Desk sign-in attempts per client address per minute (shared through ``redis_url`` where set, else per
+    #: process).
     desk_signin_per_minute: int = Field(10, ge=1)
     #: Offers from a CSV are mailed, so they live longer than one shown at the counter.
     desk_bulk_offer_ttl: int = Field(14 * 86400, gt=0)

@@ -102,7 +102,8 @@ def create_app(
     app = FastAPI(title="civicpass issuer", version="0.1.0", lifespan=lifespan)
     app.state.service = svc
     app.state.tokens = TokenTable(settings)
-    app.state.rate_limits = RateLimits({"tx_code": settings.rate_limit_tx_code, "nonce": settings.rate_limit_nonce},
+    app.state.rate_limits = RateLimits({"tx_code": settings.rate_limit_tx_code, "nonce": settings.rate_limit_nonce,
+                                        "desk_signin": f"{settings.desk_signin_per_minute}/minute"},
                                        namespace="civicpass-issuer", redis_url=settings.redis_url)
     app.include_router(oid4vci.router)
     app.include_router(admin.router)

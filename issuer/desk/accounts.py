@@ -4,7 +4,8 @@ Passwords are hashed with argon2id (argon2-cffi's defaults, the RFC 9106 low-mem
 table costs an attacker 64 MiB and several passes per guess. Sign-in is limited per account: after
 ``max_failures`` wrong passwords in a row the account is locked for ``lockout`` seconds (a right password
 does not open it early); an unknown name costs the same argon2 work as a known one, so timing does not tell
-which names exist. The caller adds a per-address limit (:class:`AttemptWindow`) in front.
+which names exist. The desk adds a per-address limit in front (the issuer's rate limits, shared through Redis where
+it has one).
 
 A session is a 256-bit random cookie stored only as its SHA-256, with its own CSRF token; it ends after
 ``idle`` seconds without a request, after ``max_age`` in any case, or at sign-out. Disabling an account or
@@ -16,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -32,7 +31,6 @@ from issuer.store.models import DeskSession, DeskUser
 
 __all__ = [
     "ROLES",
-    "AttemptWindow",
     "Person",
     "SignInRateLimitedError",
     "SignInRefusedError",
@@ -204,24 +202,3 @@ def end_session(session: Session, token: str, *, now: int) -> None:
         if user is not None:
             audit.append(session, at=now, actor=actor_of(user.username), action="desk.signed_out",
                          target=actor_of(user.username))
-
-
-class AttemptWindow:
-    """At most ``limit`` sign-in attempts per client address in any ``window`` seconds (in this process)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self._limit, self._window = limit, window
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str, now: float) -> bool:
-        with self._lock:
-            if len(self._seen) > 10_000:  # forget idle addresses rather than grow without bound
-                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - self._window}
-            times = self._seen.setdefault(client, deque())
-            while times and times[0] <= now - self._window:
-                times.popleft()
-            if len(times) >= self._limit:
-                return False
-            times.append(now)
-            return True

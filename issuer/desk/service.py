@@ -80,7 +80,6 @@ class DeskService:
         self.issuer = issuer
         self.settings = issuer.settings
         self.seal_key = derive_key(issuer.settings.key_passphrase.get_secret_value(), "bulk results")
-        self.attempts = accounts.AttemptWindow(issuer.settings.desk_signin_per_minute, 60.0)
 
     @property
     def now(self) -> int:

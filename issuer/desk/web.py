@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hmac
-import time
 from collections.abc import Callable, Coroutine
 from importlib.resources import files
 from ipaddress import ip_address
@@ -30,7 +29,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.staticfiles import StaticFiles
 
-from credcore.errors import ConflictError, CredError, InfrastructureError, MalformedInputError, NotFoundError
+from credcore.errors import (
+    ConflictError,
+    CredError,
+    InfrastructureError,
+    MalformedInputError,
+    NotFoundError,
+    RateLimitedError,
+)
 from issuer.api.qr import qr_png
 from issuer.desk import i18n
 from issuer.desk.accounts import Person, SignInRateLimitedError, SignInRefusedError
@@ -211,8 +217,10 @@ def signin(request: Request, svc: Desk, username: Annotated[str, Form(max_length
     try:
         if not _origin_ok(request):
             raise CsrfError("cross-origin sign-in refused")
-        if not svc.attempts.allow(client, time.monotonic()):
-            raise SignInRateLimitedError("too many attempts from this address")
+        try:  # counted in Redis where the issuer has one, so every worker and replica shares the count
+            request.app.state.rate_limits.hit("desk_signin", client)
+        except RateLimitedError:
+            raise SignInRateLimitedError("too many attempts from this address") from None
         token, _ = svc.sign_in(username.strip(), password)
     except SignInRateLimitedError:
         return _page(request, "signin.html", None, 429, next=_safe_next(next), message="signin_limited")

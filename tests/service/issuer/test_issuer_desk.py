@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import secrets
 import threading
 import time
 from urllib.parse import quote, unquote
@@ -124,6 +125,17 @@ def test_wrong_passwords_lock_the_account_and_unknown_names_are_refused_alike(de
 def test_sign_in_is_limited_per_address(desk, service):
     statuses = [sign_in(desk, "nobody").status_code for _ in range(service.settings.desk_signin_per_minute + 1)]
     assert statuses[-1] == 429 and set(statuses[:-1]) == {401}
+
+
+def test_two_issuer_processes_on_one_redis_share_the_sign_in_limit(settings, service, redis_url):
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    address = (f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}", 40000)
+    apps = [create_app(shared, service=service) for _ in range(2)]  # each with its own limiter, as two replicas
+    clients = [TestClient(app, base_url=LOOPBACK, client=address, raise_server_exceptions=False) for app in apps]
+    limit = service.settings.desk_signin_per_minute
+    with clients[0] as one, clients[1] as other:
+        statuses = [sign_in(one if i % 2 else other, "nobody").status_code for i in range(limit + 1)]
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {401}  # the limit counted across both
 
 
 def test_idle_session_ends(desk, service):
