@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -52,6 +52,7 @@ __all__ = [
 
 PROBLEM_BASE: Final = "https://civicpass.example/problems"
 log = logging.getLogger("civicpass.http")
+_Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 #: The status of each core error group; the most specific class in an error's MRO wins.
 GROUP_STATUS: Final[Mapping[type[CredError], int]] = {
@@ -113,27 +114,22 @@ class ProblemMap:
                 return self._status[cls]
         return 500
 
+    def _handlers(self) -> list[tuple[type[Exception], _Handler]]:
+        """Each exception class and the handler that answers it; the classes are disjoint but the last."""
+        return [(CredError, self._cred_error), (RequestValidationError, _validation_error),
+                (StarletteHTTPException, _http_error), *((t, _unavailable) for t in self.unavailable),
+                (Exception, _unexpected)]
+
     def install(self, app: FastAPI) -> None:
         app.state.problems = self
-        app.add_exception_handler(CredError, self._cred_error)
-        app.add_exception_handler(RequestValidationError, _validation_error)
-        app.add_exception_handler(StarletteHTTPException, _http_error)
-        for exc_type in self.unavailable:
-            app.add_exception_handler(exc_type, _unavailable)
-        app.add_exception_handler(Exception, _unexpected)
+        for exc_type, handler in self._handlers():
+            app.add_exception_handler(exc_type, handler)
 
     async def respond(self, request: Request, exc: Exception) -> JSONResponse:
         """The answer the installed handlers give ``exc``, for an endpoint the edge serves ahead of the framework
         (``install(fast_routes=...)``), where no exception middleware runs."""
-        if isinstance(exc, CredError):
-            return await self._cred_error(request, exc)
-        if isinstance(exc, RequestValidationError):
-            return await _validation_error(request, exc)
-        if isinstance(exc, StarletteHTTPException):
-            return await _http_error(request, exc)
-        if isinstance(exc, self.unavailable):
-            return await _unavailable(request, exc)
-        return await _unexpected(request, exc)
+        handler = next(h for exc_type, h in self._handlers() if isinstance(exc, exc_type))
+        return await handler(request, exc)
 
     async def _cred_error(self, request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CredError)
