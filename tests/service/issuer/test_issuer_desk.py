@@ -348,6 +348,17 @@ def merchant_csv(n, bad_lines=()):
     return ("\n".join(rows) + "\n").encode()
 
 
+def upload(desk, token, type_, name, data, **options):
+    """A CSV posted to the bulk page as its form does."""
+    return desk.post("/desk/bulk", data={"csrf": token, "type": type_}, files={"file": (name, data, "text/csv")},
+                     **options)
+
+
+def job_of(page):
+    """The id of the job a bulk page shows."""
+    return re.search(r'data-job="([0-9a-f]+)"', page.text).group(1)
+
+
 def wait_done(desk, job_id):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -362,18 +373,16 @@ def test_csv_reports_bad_rows_then_issues_the_rest_once(desk, service):
     sign_in(desk, "kim")
     token = csrf(desk, "/desk/bulk")
     data = merchant_csv(40, bad_lines=(3, 17))
-    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
-                  files={"file": ("market.csv", data, "text/csv")}, follow_redirects=True)
+    r = upload(desk, token, "MerchantCredential", "market.csv", data, follow_redirects=True)
     assert r.status_code == 200, r.text
     assert re.findall(r'<tr data-line="(\d+)">', r.text) == ["3", "17"]
-    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    job_id = job_of(r)
     assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
     assert wait_done(desk, job_id)["done"] == 38
     result = desk.get(f"/desk/bulk/{job_id}/result.csv").text.lstrip("\ufeff").splitlines()
     assert result[0] == "line,offer_id,credential_offer_uri,tx_code,expires_at" and len(result) == 39
     assert result[1].split(",")[0] == "2" and "openid-credential-offer://" in result[1]
-    again = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
-                      files={"file": ("again.csv", data, "text/csv")}, follow_redirects=False)
+    again = upload(desk, token, "MerchantCredential", "again.csv", data, follow_redirects=False)
     assert again.headers["location"] == f"/desk/bulk/{job_id}?again=1"
     with service.sessions() as session:
         assert session.query(Offer).count() == 38
@@ -383,9 +392,8 @@ def test_csv_reports_bad_rows_then_issues_the_rest_once(desk, service):
 def test_two_runners_on_one_job_issue_each_row_once(desk, service):
     sign_in(desk, "kim")
     token = csrf(desk, "/desk/bulk")
-    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
-                  files={"file": ("m.csv", merchant_csv(1200), "text/csv")})
-    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    r = upload(desk, token, "MerchantCredential", "m.csv", merchant_csv(1200))
+    job_id = job_of(r)
     bulk = desk.app.state.desk_bulk
     with service.sessions.begin() as session:
         session.get(DeskBulkJob, job_id).state = "running"
@@ -405,8 +413,7 @@ def test_two_runners_on_one_job_issue_each_row_once(desk, service):
 def test_csv_with_unknown_columns_is_refused_with_a_page(desk):
     sign_in(desk, "kim")
     token = csrf(desk, "/desk/bulk")
-    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
-                  files={"file": ("x.csv", b"colour,size\nred,1\n", "text/csv")})
+    r = upload(desk, token, "MerchantCredential", "x.csv", b"colour,size\nred,1\n")
     assert r.status_code == 400 and "colour" in r.text
 
 
@@ -440,11 +447,10 @@ def test_csv_rows_an_offer_would_refuse_are_reported_before_the_job_runs(desk, s
     rows = ["name,birth_date,city,district,resident_since", "김하나,1990-01-02,부산광역시,해운대구,2020-01-01",
             "김둘,1990-01-02,부산광역시,어딘가구,2020-01-01", "김셋,2999-01-02,부산광역시,중구,2020-01-01",
             "김넷,1991-05-06,부산광역시,중구,2020-01-01"]
-    r = desk.post("/desk/bulk", data={"csrf": token, "type": "ResidentCredential"},
-                  files={"file": ("r.csv", ("\n".join(rows) + "\n").encode(), "text/csv")}, follow_redirects=True)
+    r = upload(desk, token, "ResidentCredential", "r.csv", ("\n".join(rows) + "\n").encode(), follow_redirects=True)
     assert r.status_code == 200, r.text
     assert re.findall(r'<tr data-line="(\d+)">', r.text) == ["3", "4"]
-    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    job_id = job_of(r)
     assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
     assert wait_done(desk, job_id)["done"] == 2
 
@@ -519,9 +525,8 @@ def test_what_a_token_of_no_office_issues_is_no_clerks(desk):
 def test_a_clerk_finds_a_csv_row_by_holder_once_redeemed(desk, clock):
     sign_in(desk, "kim")
     token = csrf(desk, "/desk/bulk")
-    r = desk.post("/desk/bulk", data={"csrf": token, "type": "MerchantCredential"},
-                  files={"file": ("few.csv", merchant_csv(3), "text/csv")})
-    job_id = re.search(r'data-job="([0-9a-f]+)"', r.text).group(1)
+    r = upload(desk, token, "MerchantCredential", "few.csv", merchant_csv(3))
+    job_id = job_of(r)
     assert desk.post(f"/desk/bulk/{job_id}/confirm", data={"csrf": token}).status_code == 200
     wait_done(desk, job_id)
     row = desk.get(f"/desk/bulk/{job_id}/result.csv").text.lstrip("\ufeff").splitlines()[2]  # the file's line 3
