@@ -19,8 +19,11 @@
 - Ahead of the chain (:meth:`TrustKeeper.poll_status_lists`, every ``status_poll_s``, in a task of its own):
   each issuer's newest signed list (``<uri>/latest``) is fetched and only the statuses it makes stricter are
   applied, so a revocation is enforced while the chain is down; a relaxation waits for the chain's digest.
-  What it applied is persisted with the snapshot, and with it the ``iat`` of each chain-confirmed list (the
-  floor a newer list must reach), so a verifier restarted during an outage keeps enforcing and keeps polling.
+  Successive lists only add: a status one of them made stricter stays until the chain confirms a list at
+  least as new. What it applied is persisted with the snapshot, and with it the ``iat`` of each
+  chain-confirmed list (the floor a newer list must reach) and of each list applied ahead of the chain, so a
+  verifier restarted during an outage keeps enforcing, even where the chain answers it before the issuer does,
+  and keeps polling.
 - Issuer metadata: every ``issuer_metadata_check_s``, each issuer accredited under an HTTPS identifier has
   its JWT VC Issuer Metadata (``/.well-known/jwt-vc-issuer``, the route generic SD-JWT VC verifiers take)
   checked against the chain: a document listing a key the chain did not register for it is refused and
@@ -196,8 +199,15 @@ class TrustKeeper:
         self._base = self._snap
         self._snap_lock = threading.Lock()  # never held across I/O
         self._save_lock = threading.Lock()  # one writer at a time, and the last one writes the newest snapshot
-        self._chain_iat: dict[tuple[str, int], int] = _chain_iats(loaded[1]) if loaded else {}
+        self._chain_iat: dict[tuple[str, int], int] = _iats(loaded[1], "status_list_iat") if loaded else {}
+        #: (issuer id, list id) -> (iat, statuses, digest) of the newest list applied ahead of the chain, its
+        #: statuses merged stricter-only with those applied before it. After a restart, the loaded snapshot's
+        #: statuses stand for them (digest unknown), until the chain confirms a list at least as new.
         self._overlays: dict[tuple[str, int], tuple[int, StatusList, bytes]] = {}
+        for key, iat in (_iats(loaded[1], "overlay_iat") if loaded else {}).items():
+            record = self._snap.status_list_by_id(*key)
+            if record is not None:
+                self._overlays[key] = (iat, record.status_list, b"")
 
     @classmethod
     def from_settings(cls, settings: VerifierSettings, clock: Clock) -> TrustKeeper:
@@ -301,7 +311,8 @@ class TrustKeeper:
                 found[key] = (parsed.iat, parsed.status_list, digest)
         with self._snap_lock:
             before, under = self._snap.status_lists, self._base
-            self._overlays.update(found)
+            for key, newest in found.items():
+                self._overlays[key] = _accumulated(self._overlays.get(key), newest)
             updated, ahead = self._overlaid(under), len(self._overlays)
         if updated.status_lists != before:
             # On disk before it is served, so a counter killed right after it refused a credential, and restarted
@@ -337,14 +348,16 @@ class TrustKeeper:
         return dataclasses.replace(snap, status_lists=(*snap.status_lists, *kept)) if kept else snap
 
     def _persist(self, snap: TrustSnapshot | None = None) -> None:
-        """Save ``snap`` (by default the snapshot in service), and each chain-confirmed list's ``iat``
-        (poll_status_lists' floor)."""
+        """Save ``snap`` (by default the snapshot in service), each chain-confirmed list's ``iat``
+        (poll_status_lists' floor) and that of each list applied ahead of the chain."""
         with self._save_lock:
             with self._snap_lock:
                 snap = snap or self._snap
-                iats = [[issuer_id, list_id, iat] for (issuer_id, list_id), iat in sorted(self._chain_iat.items())]
+                chain = [[issuer_id, list_id, iat] for (issuer_id, list_id), iat in sorted(self._chain_iat.items())]
+                ahead = [[issuer_id, list_id, overlay[0]]
+                         for (issuer_id, list_id), overlay in sorted(self._overlays.items())]
             try:
-                save_snapshot(self.snapshot_path, snap, cursor={"status_list_iat": iats})
+                save_snapshot(self.snapshot_path, snap, cursor={"status_list_iat": chain, "overlay_iat": ahead})
             except OSError:
                 log.error("cannot persist the trust snapshot to %s", self.snapshot_path, exc_info=True)
 
@@ -467,10 +480,24 @@ class TrustKeeper:
                 self._http.close()
 
 
-def _chain_iats(cursor: dict[str, Any]) -> dict[tuple[str, int], int]:
-    """The ``iat`` of each chain-confirmed list, as :meth:`TrustKeeper._persist` stored it (unusable rows skipped)."""
+def _accumulated(held: tuple[int, StatusList, bytes] | None, newest: tuple[int, StatusList, bytes]
+                 ) -> tuple[int, StatusList, bytes]:
+    """``newest`` with the stricter statuses of the list applied before it kept: a list the issuer signed
+    later may relax a status only once the chain confirms it."""
+    if held is None:
+        return newest
+    iat, status_list, digest = newest
+    try:
+        return max(iat, held[0]), stricter_only(held[1], status_list), digest if iat >= held[0] else held[2]
+    except CredError:  # another shape: the chain will have to say which is right
+        return newest
+
+
+def _iats(cursor: dict[str, Any], name: str) -> dict[tuple[str, int], int]:
+    """(issuer id, list id) -> ``iat``, as :meth:`TrustKeeper._persist` stored it under ``name`` (unusable rows
+    skipped)."""
     found: dict[tuple[str, int], int] = {}
-    rows = cursor.get("status_list_iat")
+    rows = cursor.get(name)
     for row in rows if isinstance(rows, list) else ():
         if (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)
                 and all(type(v) is int for v in row[1:])):

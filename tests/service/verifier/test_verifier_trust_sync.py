@@ -87,12 +87,16 @@ class Chain:
         """Sign and publish a list version; serve ``serve`` instead of the real token when given."""
         uri = f"{self.lists.base}/status-lists/{list_id}"
         token = sign_status_list_jwt(status_list, uri=uri, signer=signer or self.key, iat=int(time.time()))
+        self.anchor(token, list_id=list_id, version=version, serve=serve)
+        return token
+
+    def anchor(self, token: str, *, list_id: int, version: int, serve: str | None = None) -> None:
         # Served before its digest lands, as the issuer does (issuer.status_publisher): a verifier that follows
         # new blocks closely must not find the digest before the list.
+        uri = f"{self.lists.base}/status-lists/{list_id}"
         self.lists.tokens[f"/status-lists/{list_id}"] = serve or token
         StatusRegistry(self.w3, self.deployment.status_registry).publish(
             list_id, version, status_list_digest(token), uri, sender=self.issuer).wait()
-        return token
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +299,65 @@ def test_chain_unreachable_at_start_up_serves_the_persisted_snapshot(chain, tmp_
     with TestClient(create_app(settings, clock=clock)) as client:  # lifespan starts the (failing) sync loop
         body = verify(client, cp1_text(chain, holder, list_id, 1, clock.now()))
         assert body["verified"] is True and body["trust"]["block"] == block
+
+
+def latest(chain: Chain, list_id: int, status_list: StatusList, iat: int) -> str:
+    """The issuer's newest signed list at ``<uri>/latest``, not on chain (the chain is down meanwhile)."""
+    uri = f"{chain.lists.base}/status-lists/{list_id}"
+    token = sign_status_list_jwt(status_list, uri=uri, signer=chain.key, iat=iat)
+    chain.lists.tokens[f"/status-lists/{list_id}/latest"] = token
+    return token
+
+
+def test_a_status_made_stricter_ahead_of_the_chain_is_relaxed_only_by_the_chain(chain, tmp_path):
+    # Suspended from the issuer's newest list, then a newer one reinstates it (and revokes another) while the
+    # chain still holds neither: the suspension stays until the chain's digest says otherwise.
+    clock, holder, list_id = WallClock(), SigningKey.generate(), next(chain.list_ids)
+    chain.publish(StatusList.empty(64), list_id=list_id, version=1)
+    keeper = keeper_for(chain, tmp_path, clock)
+    assert keeper.sync_once().ok
+    client = app_for(tmp_path, clock, keeper)
+    now = int(time.time())
+    latest(chain, list_id, StatusList.empty(64).set(5, Status.SUSPENDED), now + 1)
+    keeper.poll_status_lists()
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "suspended"
+    reinstating = latest(chain, list_id, StatusList.empty(64).set(6, Status.INVALID), now + 2)
+    keeper.poll_status_lists()
+    clock.offset += 31
+    assert verify(client, cp1_text(chain, holder, list_id, 6, clock.now()))["code"] == "revoked"
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "suspended"
+    assert keeper.sync_once().ok  # the chain has not moved: still nothing relaxes
+    clock.offset += 31
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "suspended"
+
+    chain.anchor(reinstating, list_id=list_id, version=2)  # the chain confirms the issuer's newest list
+    assert keeper.sync_once().ok
+    clock.offset += 31
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["verified"] is True
+    assert verify(client, cp1_text(chain, holder, list_id, 6, clock.now()))["code"] == "revoked"
+
+
+def test_a_restarted_verifier_keeps_what_it_applied_when_the_chain_answers_before_the_issuer(chain, tmp_path):
+    # Applied during an outage and saved; restarted; the chain answers (still without the revocation's digest)
+    # before the issuer's newest list is polled again: the revocation holds from the first round.
+    clock, holder, list_id = WallClock(), SigningKey.generate(), next(chain.list_ids)
+    chain.publish(StatusList.empty(64), list_id=list_id, version=1)
+    first = keeper_for(chain, tmp_path, clock)
+    assert first.sync_once().ok
+    now = int(time.time())
+    latest(chain, list_id, StatusList.empty(64).set(5, Status.INVALID), now + 1)
+    first.poll_status_lists()
+    chain.lists.tokens.pop(f"/status-lists/{list_id}/latest")  # the issuer is out of reach from now on
+
+    restarted = keeper_for(chain, tmp_path, clock)
+    assert restarted.sync_once().ok
+    client = app_for(tmp_path, clock, restarted)
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["code"] == "revoked"
+    assert verify(client, cp1_text(chain, holder, list_id, 4, clock.now()))["verified"] is True
+
+    uri = f"{chain.lists.base}/status-lists/{list_id}"
+    reinstating = sign_status_list_jwt(StatusList.empty(64), uri=uri, signer=chain.key, iat=now + 2)
+    chain.anchor(reinstating, list_id=list_id, version=2)  # the chain's word relaxes it
+    assert restarted.sync_once().ok
+    clock.offset += 31
+    assert verify(client, cp1_text(chain, holder, list_id, 5, clock.now()))["verified"] is True
