@@ -10,6 +10,7 @@ POST + direct_post.jwt) and decline one, see a suspension and then a revocation,
 a fresh profile through an export file. A second browser with Chromium's fake camera playing a video of the
 clerk's offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are
 checked; an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes the wallet keep nothing.
+A phone of its own, with Playwright's clock, counts wrong PINs and waits longer after each beyond the free ones.
 """
 
 from __future__ import annotations
@@ -377,3 +378,48 @@ def test_published_keys_that_disagree_with_the_chain_are_refused(stack: Stack, p
     phone.click("text=뒤로")
     assert phone.locator(".card").count() == 1  # nothing kept (the held, revoked card only)
 
+
+
+def test_wrong_pins_make_the_wallet_wait_longer_each_time_and_a_reload_does_not_reset_the_count(
+        browser: Any, wallet_url: str) -> None:
+    context = browser.new_context(**PHONE)  # a phone of its own: its clock is moved by the test
+    try:
+        page = context.new_page()
+        page.clock.install()
+        page.goto(wallet_url)
+        page.fill("#pin", PIN)
+        page.fill("#pin2", PIN)
+        page.click("#create")
+        page.wait_for_selector("#go-receive")
+
+        def number(page: Any) -> int:
+            """The number in the refusal's sentence: tries left before a wait, or seconds to wait."""
+            found = re.search(r"\d+", page.locator("#error").inner_text())
+            assert found, page.locator("#error").inner_text()
+            return int(found.group())
+
+        def refused(pin: str) -> tuple[int, bool]:
+            """Try ``pin``: the number its refusal names, and whether the unlock button is off."""
+            page.fill("#pin", pin)
+            page.click("#unlock")
+            page.locator("#error").wait_for(state="visible")
+            return number(page), page.is_disabled("#unlock")
+
+        page.reload()
+        assert [refused("000000") for _ in range(4)] == [(4, False), (3, False), (2, False), (1, False)]
+        assert refused("111111") == (30, True)  # the fifth wrong PIN in a row: a wait, the button off
+        page.reload()  # a new page load still waits, and still refuses to take the right PIN meanwhile
+        page.wait_for_function("document.getElementById('unlock')?.disabled === true")
+        assert 25 <= number(page) <= 30
+        page.clock.fast_forward("00:31")
+        page.wait_for_function("document.getElementById('unlock').disabled === false")
+        assert refused("222222") == (60, True)  # the next wrong one doubles the wait
+        page.clock.fast_forward("01:01")
+        page.wait_for_function("document.getElementById('unlock').disabled === false")
+        page.fill("#pin", PIN)
+        page.click("#unlock")
+        page.wait_for_selector("#go-receive")
+        page.reload()  # the right PIN cleared the count
+        assert refused("000000") == (4, False)
+    finally:
+        context.close()

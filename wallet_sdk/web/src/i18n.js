@@ -52,7 +52,8 @@ const ko = {
   scan_hint: 'QR을 네모 안에 맞추세요.',
   'err.pin_format': 'PIN은 6자리 이상의 숫자여야 합니다. 다시 입력하세요.',
   'err.pin_mismatch': '두 PIN이 다릅니다. 같은 PIN을 두 번 입력하세요.',
-  'err.wrong_pin': 'PIN이 맞지 않습니다. 다시 입력하세요.',
+  'err.wrong_pin': 'PIN이 맞지 않습니다. 다시 입력하세요. {n}번 더 틀리면 잠시 기다려야 합니다.',
+  'err.pin_wait': 'PIN이 여러 번 틀렸습니다. {s}초 후에 다시 입력하세요.',
   'err.bad_offer': '발급 링크를 읽을 수 없습니다. 창구에서 받은 링크 전체를 붙여 넣거나 QR을 다시 스캔하세요.',
   'err.tx_code_needed': '이 발급에는 발급 번호가 필요합니다. 창구에서 받은 숫자를 입력하세요.',
   'err.invalid_grant': '발급 번호가 맞지 않거나 발급 링크가 만료되었습니다. 번호를 확인하고, 계속 안 되면 창구에 새 발급을 요청하세요.',
@@ -126,7 +127,8 @@ const en = {
   scan_hint: 'Hold the QR code inside the square.',
   'err.pin_format': 'The PIN must be 6 or more digits. Enter it again.',
   'err.pin_mismatch': 'The two PINs differ. Enter the same PIN twice.',
-  'err.wrong_pin': 'Wrong PIN. Try again.',
+  'err.wrong_pin': 'Wrong PIN. Try again; after {n} more wrong tries the wallet makes you wait.',
+  'err.pin_wait': 'Too many wrong PINs. Try again in {s} seconds.',
   'err.bad_offer': 'This offer link cannot be read. Paste the whole link from the counter, or scan its QR code again.',
   'err.tx_code_needed': 'This offer needs a transaction code. Enter the number the counter gave you.',
   'err.invalid_grant': 'The transaction code is wrong or the offer has expired. Check the number; if it still fails, ask the counter for a new offer.',
@@ -155,7 +157,9 @@ export function t (key, vars = {}) {
   const s = dicts[lang][key] ?? dicts.ko[key] ?? key
   return s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''))
 }
-export function errorText (code) { return t(`err.${code}`) === `err.${code}` ? t('err.unknown') : t(`err.${code}`) }
+export function errorText (code, vars = {}) {
+  return t(`err.${code}`) === `err.${code}` ? t('err.unknown') : t(`err.${code}`, vars)
+}
 export function currentLang () { return lang }
 export function toggleLang () {
   lang = lang === 'ko' ? 'en' : 'ko'

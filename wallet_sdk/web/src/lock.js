@@ -1,16 +1,39 @@
 // The app lock. A random AES-GCM data key seals every credential record; it is stored only wrapped
 // (AES-KW) under a key derived from the resident's PIN with PBKDF2-SHA-256. Unlocking unwraps it as a
 // non-extractable key that lives in memory until the page closes. A wrong PIN fails AES-KW's integrity
-// check, so nothing about the PIN is stored. Limits (README "Resident web wallet"): a 6-digit PIN is
-// 10^6 guesses; someone who copies the browser profile can try them offline at PBKDF2's cost each.
+// check, so nothing about the PIN is stored. Wrong PINs are counted on the device: after FREE_TRIES in a row,
+// each further try waits, doubling from 30 s up to an hour; the right PIN clears the count. The count is
+// written before each try, so reloading the page during the slow derivation does not undo it. Limits (README
+// "Resident web wallet"): this slows someone holding the phone; someone who copies the browser profile can
+// try the 10^6 six-digit PINs offline at PBKDF2's cost each.
 import { getMeta, setMeta } from './store.js'
 
 export const PBKDF2_ITERATIONS = 600000 // OWASP's figure for PBKDF2-HMAC-SHA256
 export const MIN_PIN = 6
+export const FREE_TRIES = 5
+const FIRST_WAIT_MS = 30 * 1000
+const LONGEST_WAIT_MS = 60 * 60 * 1000
 const enc = new TextEncoder()
 
 export class LockError extends Error {
-  constructor (code, message) { super(message); this.code = code }
+  constructor (code, message, vars = {}) { super(message); this.code = code; this.vars = vars }
+}
+
+/** How long the wallet waits after ``failures`` wrong PINs in a row before taking the next try (ms). */
+export function waitAfter (failures) {
+  return failures < FREE_TRIES ? 0 : Math.min(LONGEST_WAIT_MS, FIRST_WAIT_MS * 2 ** (failures - FREE_TRIES))
+}
+
+/** Milliseconds until the next PIN is taken (0: now). A clock turned back restarts the wait, never lengthens it. */
+export async function pinWait (now = Date.now()) {
+  const tries = (await getMeta('pin_tries')) || { failures: 0, at: 0 }
+  const wait = waitAfter(tries.failures)
+  if (now < tries.at) await setMeta('pin_tries', { ...tries, at: now })
+  return Math.max(0, Math.min(wait, tries.at + wait - now))
+}
+
+function waitError (ms) {
+  return new LockError('pin_wait', 'too many wrong PINs', { s: Math.ceil(ms / 1000) })
 }
 
 async function kek (pin, salt, iterations) {
@@ -49,7 +72,21 @@ async function unwrap (pin, lock) {
 export async function unlock (pin) {
   const lock = await getMeta('lock')
   if (!lock) throw new LockError('no_wallet', 'no wallet on this device yet')
-  return unwrap(pin, lock)
+  const now = Date.now()
+  const wait = await pinWait(now)
+  if (wait > 0) throw waitError(wait)
+  const failures = ((await getMeta('pin_tries'))?.failures || 0) + 1
+  await setMeta('pin_tries', { failures, at: now })
+  let key
+  try {
+    key = await unwrap(pin, lock)
+  } catch (err) {
+    if (waitAfter(failures) > 0) throw waitError(waitAfter(failures))
+    err.vars = { n: FREE_TRIES - failures }
+    throw err
+  }
+  await setMeta('pin_tries', { failures: 0, at: 0 })
+  return key
 }
 
 /** Key for an export file: PBKDF2 over the export passphrase, AES-GCM. */

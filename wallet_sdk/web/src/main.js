@@ -2,7 +2,7 @@
 import { base64url } from 'jose'
 import { parseCredential, presentCp1, sha256, TIME_STEP, timeStep } from './cp1.js'
 import { currentLang, errorText, t, toggleLang } from './i18n.js'
-import { createLock, hasLock, MIN_PIN, unlock } from './lock.js'
+import { createLock, hasLock, MIN_PIN, pinWait, unlock } from './lock.js'
 import { receive, refill } from './oid4vci.js'
 import { draw } from './qr.js'
 import { statusOf, statusRefOf } from './status.js'
@@ -39,9 +39,9 @@ function screen (title, ...body) {
 
 let rerender = () => {}
 function errorBox () { return h('p', { class: 'error', role: 'alert', id: 'error', hidden: true }) }
-function showError (code) {
+function showError (code, vars) {
   const box = document.getElementById('error')
-  if (box) { box.textContent = errorText(code); box.hidden = false }
+  if (box) { box.textContent = errorText(code, vars); box.hidden = false }
 }
 function codeOf (err) { return err?.code || 'unknown' }
 
@@ -61,21 +61,45 @@ function setupScreen () {
   pin.focus()
 }
 
+let pinTimer = null
 function unlockScreen () {
   rerender = unlockScreen
   performance.mark('unlock-screen') // marks: tests/bench separates the app's time from the resident's
   const pin = h('input', { id: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'current-password' })
+  const button = h('button', { type: 'submit', class: 'primary', id: 'unlock' }, t('unlock'))
+  // After too many wrong PINs: the wait counted down on the screen, the button off until it is over.
+  const hold = (ms) => {
+    clearInterval(pinTimer)
+    const until = Date.now() + ms
+    const tick = () => {
+      const left = until - Date.now()
+      button.disabled = left > 0
+      if (left > 0) return showError('pin_wait', { s: Math.ceil(left / 1000) })
+      clearInterval(pinTimer)
+      const box = document.getElementById('error')
+      if (box) box.hidden = true
+    }
+    tick()
+    pinTimer = setInterval(tick, 1000)
+  }
   screen(t('unlock_title'),
     h('form', { onsubmit: async (e) => {
       e.preventDefault()
       performance.mark('unlock-start')
+      document.getElementById('error').hidden = true // the last refusal goes while this PIN is tried
       try {
         state.dataKey = await unlock(pin.value)
         performance.mark('unlock-end')
         await opened()
-      } catch (err) { pin.value = ''; showError(codeOf(err)) }
+      } catch (err) {
+        pin.value = ''
+        if (err.code === 'pin_wait') hold(err.vars.s * 1000)
+        else showError(codeOf(err), err.vars)
+      }
     } },
-    h('label', {}, t('pin'), pin), errorBox(), h('button', { type: 'submit', class: 'primary', id: 'unlock' }, t('unlock'))))
+    h('label', {}, t('pin'), pin), errorBox(), button))
+  clearInterval(pinTimer)
+  pinWait().then((ms) => { if (ms > 0 && rerender === unlockScreen) hold(ms) })
   pin.focus()
 }
 
