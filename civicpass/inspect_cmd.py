@@ -273,7 +273,7 @@ def _verify_token(text: str, kind: str, keys: list[PublicKey], now: int) -> dict
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from credcore.verification import verify_presentation
+    from credcore.presentations import verify_presentation
 
     try:
         now = _parse_time(args.at)

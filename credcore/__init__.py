@@ -7,8 +7,9 @@ randomness of its own: time, salts and replay state come in as parameters (see :
 
 from credcore.errors import CredError
 from credcore.keys import PublicKey, SigningKey
+from credcore.presentations import verify_presentation
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
-from credcore.verification import Check, CheckOutcome, Code, VerificationResult, verify_presentation
+from credcore.verification import Check, CheckOutcome, Code, VerificationResult
 
 __all__ = [
     "Check",

@@ -2,7 +2,7 @@
 
 Roles are functions (STYLE rule 5): the issuer calls :func:`issue_sd_jwt_vc`, the holder
 :func:`disclosable_claims` and :func:`present_sd_jwt`, the verifier :func:`verify_sd_jwt_vc` (through
-:func:`credcore.verification.verify_presentation`). ``iss``, ``iat``, ``exp``, ``nbf``, ``vct``, ``cnf``
+:func:`credcore.presentations.verify_presentation`). ``iss``, ``iat``, ``exp``, ``nbf``, ``vct``, ``cnf``
 and ``status`` are never selectively disclosable (SD-JWT VC §3.2.2.2); every other claim may be, down to
 nested members and single array elements, named by paths like ``"address/street"`` or ``"nationalities/0"``.
 

@@ -1,9 +1,9 @@
-"""The verification decision: one pure function for every presentation format.
+"""The verification decision's shared steps and its result, for every presentation format.
 
-:func:`verify_presentation` takes presentation text, a :class:`~credcore.trust.TrustSnapshot` and the
-time, and returns a :class:`VerificationResult` naming each check with a stable code. It raises only
-:class:`~credcore.errors.MalformedPresentationError` (or another ``MalformedInputError``) for text it
-cannot parse at all; every other failure is a failed check.
+:func:`credcore.presentations.verify_presentation` takes presentation text, a
+:class:`~credcore.trust.TrustSnapshot` and the time, and returns a :class:`VerificationResult` naming each check
+with a stable code. It raises only :class:`~credcore.errors.MalformedPresentationError` (or another
+``MalformedInputError``) for text it cannot parse at all; every other failure is a failed check.
 
 Checks run in this order (docs/architecture.md, "One verification decision"): format, trust (issuer accredited for
 the type), key (valid at ``iat``), signature, validity (exp/nbf), status, holder binding (signature, nonce,
@@ -12,7 +12,8 @@ pipeline stops at the first failed check: later checks would reason about data t
 lists the checks that ran, so the last one is the reason.
 
 Format modules (:mod:`credcore.sdjwt`, :mod:`credcore.cp1`) do their own parsing and call the shared
-steps below, so the rules for trust, key windows, validity and status are written once.
+steps below, so the rules for trust, key windows, validity and status are written once. This module imports
+neither format: they build on it, and :mod:`credcore.presentations` picks one for a presentation.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import Any, Final
 
-from credcore.errors import MalformedPresentationError
 from credcore.ports import ReplayGuard
 from credcore.status_list import Status
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
@@ -34,7 +34,6 @@ __all__ = [
     "CheckRecorder",
     "Code",
     "VerificationResult",
-    "verify_presentation",
 ]
 
 #: Allowed clock skew between issuer, holder and verifier, in seconds.
@@ -240,32 +239,3 @@ class CheckRecorder:
     def check_replay(self, replay: ReplayGuard | None, key: bytes, expires_at: int) -> None:
         if replay is not None and not replay.first_use(key, expires_at):
             raise self.fail(Check.HOLDER_BINDING, Code.REPLAYED, "presentation was already used")
-
-
-def verify_presentation(
-    presentation: str,
-    *,
-    trust: TrustSnapshot,
-    now: int,
-    audience: str | None = None,
-    nonce: str | None = None,
-    replay: ReplayGuard | None = None,
-) -> VerificationResult:
-    """Verify an SD-JWT VC presentation or a ``CP1:`` text against ``trust`` at time ``now``.
-
-    Raises :class:`~credcore.errors.MalformedPresentationError` only when the text is neither format.
-    """
-    if not isinstance(presentation, str):
-        raise MalformedPresentationError("presentation is not text")
-    text = presentation.strip()
-    if text.startswith("CP1:"):
-        from credcore.cp1 import verify_cp1
-
-        result: VerificationResult = verify_cp1(text, trust=trust, now=now, nonce=nonce, replay=replay)
-        return result
-    if "~" in text or text.startswith("{"):
-        from credcore.sdjwt import verify_sd_jwt_vc
-
-        result = verify_sd_jwt_vc(text, trust=trust, now=now, audience=audience, nonce=nonce, replay=replay)
-        return result
-    raise MalformedPresentationError("neither an SD-JWT nor a CP1: credential")

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from credcore.errors import CredError, InfrastructureError, MalformedInputError
 from credcore.ports import Clock, ReplayGuard
+from credcore.presentations import verify_presentation
 from credcore.trust import TrustSnapshot
-from credcore.verification import Check, CheckOutcome, Code, VerificationResult, verify_presentation
+from credcore.verification import Check, CheckOutcome, Code, VerificationResult
 from verifier.errors import UnknownPolicyError
 from verifier.policies import Policy, PolicyDecision, evaluate
 

@@ -17,8 +17,8 @@ from issuer_world import (
 
 from credcore import cp1, sdjwt
 from credcore._b64 import b64u_decode
+from credcore.presentations import verify_presentation
 from credcore.status_list import Status, StatusList
-from credcore.verification import verify_presentation
 
 pytestmark = pytest.mark.usefixtures("service")
 

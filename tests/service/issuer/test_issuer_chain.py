@@ -26,8 +26,8 @@ from contracts import Signer, TrustSync, deploy_all, registries
 from credcore import cp1, sdjwt
 from credcore._b64 import b64u_decode
 from credcore.did import did_ethr
+from credcore.presentations import verify_presentation
 from credcore.status_list import verify_status_list_jwt
-from credcore.verification import verify_presentation
 from issuer.api.app import build_service, create_app
 from issuer.chain import Web3Chain
 

@@ -36,8 +36,8 @@ from credcore.issuer_metadata import (
     parse_issuer_metadata,
 )
 from credcore.keys import SigningKey
+from credcore.presentations import verify_presentation
 from credcore.status_list import verify_status_list_jwt
-from credcore.verification import verify_presentation
 from issuer.api.app import build_service, create_app
 from issuer.chain import Web3Chain
 from verifier.api.app import create_app as create_verifier_app

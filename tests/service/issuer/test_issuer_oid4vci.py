@@ -24,7 +24,7 @@ from issuer_world import (
 
 from credcore import cp1, sdjwt
 from credcore._b64 import b64u_decode
-from credcore.verification import verify_presentation
+from credcore.presentations import verify_presentation
 
 
 def offer(client, vct=RESIDENT, claims=RESIDENT_CLAIMS):

@@ -28,10 +28,10 @@ from credcore import jws
 from credcore._b64 import b64u_decode
 from credcore.cp1 import present_cp1
 from credcore.keys import PublicKey, SigningKey
+from credcore.presentations import verify_presentation
 from credcore.sdjwt import present_sd_jwt, unsafe_decode
 from credcore.status_list import StatusList
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
-from credcore.verification import verify_presentation
 from issuer.api.app import build_service, create_app
 from issuer.settings import IssuerSettings
 from verifier.api.app import create_app as create_verifier_app

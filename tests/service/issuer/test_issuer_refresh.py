@@ -17,7 +17,7 @@ from issuer_world import trust_from_issuer as trust_of
 
 from credcore import cp1, sdjwt
 from credcore._b64 import b64u_decode
-from credcore.verification import verify_presentation
+from credcore.presentations import verify_presentation
 
 PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 

@@ -24,8 +24,8 @@ from credcore._b64 import b64u_decode
 from credcore._defaults import SecretsSaltSource, SystemClock
 from credcore.did import did_ethr
 from credcore.keys import PublicKey
+from credcore.presentations import verify_presentation
 from credcore.status_list import verify_status_list_jwt
-from credcore.verification import verify_presentation
 from issuer.api.app import build_service
 from issuer.chain import Web3Chain
 from issuer.service import IssuerService

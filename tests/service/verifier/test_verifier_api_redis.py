@@ -11,7 +11,7 @@ import pytest
 from verifier_world import AUDIENCE, TestClient, verify
 
 from credcore._defaults import MemoryReplayGuard
-from credcore.verification import verify_presentation
+from credcore.presentations import verify_presentation
 from verifier.api.app import create_app
 from verifier.service import StaticTrust
 from verifier.settings import VerifierSettings

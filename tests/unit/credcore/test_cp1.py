@@ -26,11 +26,12 @@ from credcore.errors import (
     UnsupportedAlgorithmError,
 )
 from credcore.keys import SigningKey
+from credcore.presentations import verify_presentation
 from credcore.profiles import business_number_digest
 from credcore.qr import encode_qr_text
 from credcore.status_list import Status, StatusList
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot, kid8
-from credcore.verification import Check, Code, verify_presentation
+from credcore.verification import Check, Code
 
 NOW = 1_795_000_000  # tests/conftest.py FIXED_NOW (not imported: other folders have a conftest too)
 DAY = 86_400

@@ -19,6 +19,7 @@ from credcore.errors import (
     UnsupportedAlgorithmError,
 )
 from credcore.keys import SigningKey
+from credcore.presentations import verify_presentation
 from credcore.sdjwt import (
     credential_digest,
     disclosable_claims,
@@ -29,7 +30,6 @@ from credcore.sdjwt import (
 )
 from credcore.status_list import StatusList
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
-from credcore.verification import verify_presentation
 
 NOW = 1_795_000_000
 ISS = "did:ethr:0x539:0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"

@@ -8,9 +8,9 @@ from wallet_helpers import NOW, PASS
 
 from credcore._defaults import MemoryReplayGuard
 from credcore.cp1 import decode_cp1
+from credcore.presentations import verify_presentation
 from credcore.status_list import StatusList
 from credcore.trust import StatusListRecord, TrustSnapshot
-from credcore.verification import verify_presentation
 from wallet_sdk.errors import NoUnusedCopyError
 from wallet_sdk.present import present_offline, refresh
 from wallet_sdk.qr import decode_qr_image

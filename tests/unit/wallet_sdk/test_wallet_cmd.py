@@ -14,9 +14,9 @@ from wallet_helpers import NOW
 
 from civicpass import wallet_cmd
 from civicpass.cli import main
+from credcore.presentations import verify_presentation
 from credcore.status_list import StatusList, sign_status_list_jwt
 from credcore.trust import StatusListRecord, TrustSnapshot
-from credcore.verification import verify_presentation
 from wallet_sdk.qr import decode_qr_image
 
 

@@ -19,8 +19,9 @@ from credcore import jws
 from credcore._b64 import b64u_encode
 from credcore.did import did_key
 from credcore.keys import SigningKey
+from credcore.presentations import verify_presentation
 from credcore.trust import TrustSnapshot
-from credcore.verification import VerificationResult, verify_presentation
+from credcore.verification import VerificationResult
 
 BASE = "https://verifier.example"
 
