@@ -4,7 +4,8 @@ Why not ``contract.functions.x().transact()``: that asks the node to sign (only 
 gas (py-evm under-estimates calldata-heavy transactions) and fetches the nonce per transaction, which forces one
 transaction at a time. A :class:`Signer` signs with eth-account (natively through coincurve), counts nonces
 itself and returns a :class:`PendingTx` at once, so callers can pipeline many transactions and wait later;
-:meth:`PendingTx.wait` and :func:`wait_all` send again whatever the node drops from its pool meanwhile.
+:meth:`PendingTx.wait` and :func:`wait_all` send again whatever the node drops from its pool meanwhile, signed
+again with higher fees where the base fee has risen past a transaction's fee cap.
 """
 
 from __future__ import annotations
@@ -82,16 +83,20 @@ class Receipt:
 class PendingTx:
     """A sent transaction. :meth:`wait` returns its receipt or raises the decoded revert."""
 
-    __slots__ = ("_call", "_error", "_nonce", "_raw", "_receipt", "_w3", "tx_hash")
+    __slots__ = ("_call", "_earlier", "_error", "_nonce", "_raw", "_receipt", "_signer", "_tx", "_w3", "tx_hash")
 
     def __init__(
-        self, w3: Web3, tx_hash: bytes, call: dict[str, Any], *, raw: bytes | None = None, nonce: int | None = None
+        self, w3: Web3, tx_hash: bytes, call: dict[str, Any], *, raw: bytes | None = None, nonce: int | None = None,
+        signer: Signer | None = None, tx: dict[str, Any] | None = None,
     ) -> None:
         self._w3 = w3
-        self.tx_hash = tx_hash
+        self.tx_hash = tx_hash  # the version sent last, until a receipt names the one mined
         self._call = call  # to replay a failed transaction as eth_call and recover its revert data
         self._raw = raw  # the signed bytes, to send again if the node drops the transaction from its pool
         self._nonce = nonce
+        self._signer = signer  # with the fields signed (tx), to sign it again with higher fees (see _reprice)
+        self._tx = tx
+        self._earlier: list[bytes] = []  # hashes of the versions it replaced: any one of them may be mined
         self._receipt: Receipt | None = None
         self._error: CredError | None = None
 
@@ -161,15 +166,18 @@ def _batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[dict[str, An
 
 
 def _fetch_receipts(pending: Sequence[PendingTx]) -> bool:
-    """Settle those of ``pending`` that have a receipt; False if the provider cannot batch."""
-    for start in range(0, len(pending), _BATCH):
-        chunk = pending[start : start + _BATCH]
-        responses = _batch(chunk[0]._w3, [("eth_getTransactionReceipt", ["0x" + p.tx_hash.hex()]) for p in chunk])
+    """Settle those of ``pending`` that have a receipt, for whichever of their versions was mined; False if the
+    provider cannot batch."""
+    asks = [(p, h) for p in pending for h in (p.tx_hash, *p._earlier)]
+    for start in range(0, len(asks), _BATCH):
+        chunk = asks[start : start + _BATCH]
+        responses = _batch(chunk[0][0]._w3, [("eth_getTransactionReceipt", ["0x" + h.hex()]) for _, h in chunk])
         if responses is None:
             return False
-        for p, response in zip(chunk, responses, strict=True):
+        for (p, tx_hash), response in zip(chunk, responses, strict=True):
             raw = response.get("result")
-            if raw is not None:
+            if raw is not None and p._receipt is None and p._error is None:
+                p.tx_hash = tx_hash
                 p._settle(int(raw["status"], 16), int(raw["blockNumber"], 16), int(raw["gasUsed"], 16),
                           raw.get("contractAddress"))
     return True
@@ -260,13 +268,45 @@ def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
                                               tx="0x" + p.tx_hash.hex(), node_said=str(said)[:200])
 
 
+def _reprice(waiting: Sequence[PendingTx]) -> None:
+    """Sign again, with higher fees, those of ``waiting`` whose fee cap is below what the next block may charge.
+
+    Under EIP-1559 the base fee rises by up to an eighth a block while blocks are full, so a cap of twice the base
+    fee at signing is overtaken after a few full blocks: geth keeps such a transaction pooled but never mines it
+    while the base fee stays above its cap, anvil drops it and refuses the same bytes again. The same nonce is
+    signed again with a cap of twice the coming base fee plus the tip, both raised by more than the tenth a pool
+    asks of a replacement. Only a signer with automatic fees does this: a fixed ``max_fee`` is a ceiling.
+    """
+    mine = sorted((p for p in waiting if p._signer is not None and p._signer.reprices and p._tx is not None),
+                  key=lambda p: (p._call["from"], p._nonce or 0))
+    if not mine:
+        return
+    w3 = mine[0]._w3
+    with chain_errors():
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+    coming = base + (base + 7) // 8  # the most the next block's base fee can be
+    signed = [(p, *p._signer._repriced(p._tx, coming)) for p in mine
+              if p._signer is not None and p._tx is not None and int(p._tx["maxFeePerGas"]) < coming]
+    for start in range(0, len(signed), _BATCH):
+        chunk = signed[start : start + _BATCH]
+        responses = _batch(w3, [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, _, raw in chunk])
+        if responses is None:
+            return
+        for (p, tx, raw), response in zip(chunk, responses, strict=True):
+            if not isinstance(response.get("result"), str):
+                continue  # refused: mined meanwhile (the receipts tell), or the node wants more (the next stall)
+            p._earlier.append(p.tx_hash)
+            p.tx_hash, p._tx, p._raw = bytes.fromhex(response["result"][2:]), tx, raw
+
+
 def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_after: float) -> list[PendingTx]:
     """Wait until each of ``pending`` has its receipt or its error; returns those still waiting at the deadline.
 
     Looks (see :func:`_look`) come ``poll`` seconds apart at first, twice as far apart after each look that finds
     nothing new, up to ``_POLL_MAX``, and ``poll`` apart again after one that does. When a sender's lowest waiting
     nonce has not landed for ``resend_after`` seconds, or a transaction's nonce is used without its receipt, the
-    sender's transactions the node has dropped from its pool are sent again (see :func:`_resend_forgotten`).
+    sender's transactions whose fee cap the base fee has passed are signed again with higher fees (see
+    :func:`_reprice`) and those the node has dropped from its pool are sent again (see :func:`_resend_forgotten`).
     """
     deadline = time.monotonic() + timeout
     waiting = [p for p in pending if p._receipt is None and p._error is None]
@@ -293,7 +333,9 @@ def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_afte
                 check.add(sender)  # stalled; looked at once per spell: the node gets time to mine what was sent
             lowest[sender] = (nonce, now)
         if check:
-            _resend_forgotten([p for p in left if p._call["from"] in check])
+            stalled = [p for p in left if p._call["from"] in check]
+            _reprice(stalled)
+            _resend_forgotten(stalled)
         waiting = [p for p in left if p._error is None]
         if waiting:
             if now > deadline:
@@ -318,7 +360,7 @@ class Signer:
 
     Thread-safe. Assumes it is the only sender for its account; after a rejected send it re-reads the nonce
     from the node. Fees: EIP-1559 with ``max_fee = 2 * base fee + priority fee`` (base fee re-read each second),
-    or a fixed ``max_fee``.
+    raised while a wait finds the base fee past it (:func:`_reprice`); or a fixed ``max_fee``, never raised.
     """
 
     def __init__(
@@ -349,6 +391,18 @@ class Signer:
         with self._lock:
             self._nonce = None
 
+    @property
+    def reprices(self) -> bool:
+        """Whether a waiting transaction's fees may be raised (automatic fees, not a fixed ``max_fee``)."""
+        return self._fixed_max_fee is None
+
+    def _repriced(self, tx: dict[str, Any], coming_base_fee: int) -> tuple[dict[str, Any], bytes]:
+        """``tx`` with fees for a block at ``coming_base_fee``, each more than a ninth above the last, signed."""
+        tip = max(self._priority_fee, int(tx["maxPriorityFeePerGas"]) * 9 // 8 + 1)
+        cap = max(2 * coming_base_fee + tip, int(tx["maxFeePerGas"]) * 9 // 8 + 1)
+        again = {**tx, "maxFeePerGas": cap, "maxPriorityFeePerGas": tip}
+        return again, bytes(self._account.sign_transaction(again).raw_transaction)
+
     def _max_fee(self) -> int:
         if self._fixed_max_fee is not None:
             return self._fixed_max_fee
@@ -375,7 +429,7 @@ class Signer:
             if self._nonce is None:
                 self._nonce = int(self._w3.eth.get_transaction_count(self.address, "pending"))
             max_fee = self._max_fee()
-            signed: list[tuple[bytes, dict[str, Any], int]] = []
+            signed: list[tuple[bytes, dict[str, Any], dict[str, Any]]] = []
             for i, (to, data, gas) in enumerate(calls):
                 tx: dict[str, Any] = {
                     "type": 2,
@@ -390,7 +444,7 @@ class Signer:
                 call = {"from": self.address, "data": data, "gas": gas, "value": value}
                 if to is not None:
                     tx["to"] = call["to"] = to
-                signed.append((bytes(self._account.sign_transaction(tx).raw_transaction), call, tx["nonce"]))
+                signed.append((bytes(self._account.sign_transaction(tx).raw_transaction), call, tx))
             pending: list[PendingTx] = []
             try:
                 for start in range(0, len(signed), _BATCH):
@@ -402,23 +456,25 @@ class Signer:
                     self._nonce = None  # the node may disagree about the nonce; re-read it next time
         return pending
 
-    def _submit(self, signed: list[tuple[bytes, dict[str, Any], int]], *, accepted: int) -> list[PendingTx]:
+    def _submit(self, signed: list[tuple[bytes, dict[str, Any], dict[str, Any]]], *, accepted: int
+                ) -> list[PendingTx]:
         requests = [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw, _, _ in signed]
         responses = _batch(self._w3, requests) if len(signed) > 1 else None
         out: list[PendingTx] = []
         if responses is None:
-            for raw, call, nonce in signed:
+            for raw, call, tx in signed:
                 try:
                     tx_hash = bytes(self._w3.eth.send_raw_transaction(raw))
                 except (Web3RPCError, ValueError, ValidationError) as exc:  # ValidationError: in-process eth-tester
                     n = accepted + len(out)
                     raise TransactionFailedError("the node rejected a transaction", accepted=n) from exc
-                out.append(PendingTx(self._w3, tx_hash, call, raw=raw, nonce=nonce))
+                out.append(PendingTx(self._w3, tx_hash, call, raw=raw, nonce=tx["nonce"], signer=self, tx=tx))
             return out
-        for (raw, call, nonce), response in zip(signed, responses, strict=True):
+        for (raw, call, tx), response in zip(signed, responses, strict=True):
             if "result" not in response:
                 raise TransactionFailedError("the node rejected a transaction", accepted=accepted + len(out))
-            out.append(PendingTx(self._w3, bytes.fromhex(response["result"][2:]), call, raw=raw, nonce=nonce))
+            out.append(PendingTx(self._w3, bytes.fromhex(response["result"][2:]), call, raw=raw, nonce=tx["nonce"],
+                                 signer=self, tx=tx))
         return out
 
     def preflight(self, to: str, data: bytes, *, gas: int) -> None:

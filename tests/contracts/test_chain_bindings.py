@@ -282,6 +282,59 @@ def test_a_dropped_transaction_whose_nonce_another_took_fails_without_waiting_ou
     assert time.monotonic() - started < 10
 
 
+# --- a base fee that outruns a transaction's fee cap ---------------------------------------------------
+def _outrun(w3: Web3, gwei: int = 500) -> None:
+    """Mine a block whose base fee is far above every cap signed so far, as a run of full blocks would."""
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(gwei * 10**9)])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [lambda ps: wait_all(ps, timeout=30, resend_after=0.5),
+     lambda ps: [p.wait(timeout=30, resend_after=0.5) for p in ps]],
+    ids=["wait_all", "wait"],
+)
+def test_transactions_the_base_fee_outran_are_signed_again_with_higher_fees_and_land(own_anvil, wait):
+    w3 = own_anvil("--no-mining")
+    signer = _funded_signer(w3, "outrun")
+    sent = signer.send_many([(w3.eth.accounts[1], b"", 21_000)] * 3)
+    first = [p.tx_hash for p in sent]
+    _outrun(w3)  # anvil drops what the block could not take, and refuses those bytes again
+    assert w3.eth.get_transaction_count(signer.address) == 0
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    block = w3.eth.block_number
+    receipts = wait(sent)
+    assert w3.eth.get_transaction_count(signer.address) == 3
+    assert all(r.tx_hash != h for r, h in zip(receipts, first, strict=True))
+    # Left alone they would wait for the base fee to fall by an eighth a block: some forty blocks.
+    assert max(r.block_number for r in receipts) - block <= 6
+    for r in receipts:
+        assert w3.eth.get_transaction(r.tx_hash)["maxFeePerGas"] >= w3.eth.get_block(r.block_number)["baseFeePerGas"]
+
+
+def test_a_fixed_fee_cap_is_a_ceiling_never_raised(own_anvil):
+    w3 = own_anvil("--no-mining")
+    signer = Signer(w3, _funded_signer(w3, "fixed-cap")._account, max_fee=10 * 10**9)
+    sent = signer.send(w3.eth.accounts[1], b"", gas=21_000)
+    first = sent.tx_hash
+    _outrun(w3)
+    w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    with pytest.raises(TransactionFailedError, match="not mined in time"):
+        sent.wait(timeout=4, resend_after=0.5)
+    assert sent.tx_hash == first and w3.eth.get_transaction_count(signer.address) == 0
+
+
+def test_the_receipt_of_an_earlier_version_settles_a_transaction_signed_again(own_anvil):
+    # The node mined the version a wait had replaced (another node's pool still held it): that is our receipt,
+    # not a sign that another transaction took the nonce.
+    w3 = own_anvil()
+    sent = _funded_signer(w3, "earlier").send(w3.eth.accounts[1], b"", gas=21_000)  # mined at once
+    mined = sent.tx_hash
+    sent.tx_hash, sent._earlier = b"\x01" * 32, [mined]  # as if a later version had been sent since
+    assert sent.wait(timeout=10, resend_after=0.5).tx_hash == mined
+
+
 class _CountingProvider(Web3.HTTPProvider):
     """Counts the JSON-RPC requests sent, batched or not."""
 
