@@ -397,7 +397,7 @@ class Signer:
         return self._fixed_max_fee is None
 
     def _repriced(self, tx: dict[str, Any], coming_base_fee: int) -> tuple[dict[str, Any], bytes]:
-        """``tx`` with fees for a block at ``coming_base_fee``, each more than a ninth above the last, signed."""
+        """``tx`` with fees for a block at ``coming_base_fee``, each over an eighth above the last, signed."""
         tip = max(self._priority_fee, int(tx["maxPriorityFeePerGas"]) * 9 // 8 + 1)
         cap = max(2 * coming_base_fee + tip, int(tx["maxFeePerGas"]) * 9 // 8 + 1)
         again = {**tx, "maxFeePerGas": cap, "maxPriorityFeePerGas": tip}
