@@ -22,7 +22,8 @@ import timeit
 
 import pytest
 
-from credcore.cp1 import _holder_input, _parse_presentation, issue_cp1, present_cp1, verify_cp1
+from credcore.cp1 import issue_cp1, present_cp1, verify_cp1
+from credcore.cp1.codec import holder_input, parse_presentation
 from credcore.keys import PublicKey, SigningKey
 from credcore.profiles import business_number_digest
 from credcore.status_list import StatusList
@@ -56,10 +57,10 @@ def _paired_timings(text: str, trust: TrustSnapshot) -> tuple[float, float]:
 
     Measured alternately in CPU time, best of seven runs of 200 each, so a busy machine skews both alike.
     """
-    p = _parse_presentation(text)
+    p = parse_presentation(text)
     cred = p.credential
     issuer_key = trust.keys_by_kid8(cred.kid)[0][1].public_key
-    tbs, message = cred.sign1.to_be_signed(), _holder_input(cred.digest, p.step, p.nonce)
+    tbs, message = cred.sign1.to_be_signed(), holder_input(cred.digest, p.step, p.nonce)
 
     def floor() -> None:
         assert issuer_key.verify(cred.sign1.signature, tbs, "ES256")

@@ -11,13 +11,13 @@ from credcore._defaults import MemoryReplayGuard
 from credcore.cp1 import (
     MAX_CREDENTIAL_BYTES,
     TIME_STEP,
-    _holder_input,
     credential_digest,
     decode_cp1,
     issue_cp1,
     present_cp1,
     verify_cp1,
 )
+from credcore.cp1.codec import holder_input
 from credcore.errors import (
     InvalidKeyError,
     MalformedInputError,
@@ -93,7 +93,7 @@ def forge(claims: dict, *, signer: SigningKey = ISSUER, kid: bytes | None = None
 def show(credential: bytes, *, holder: SigningKey = HOLDER, now: int = NOW, nonce: str | None = None) -> str:
     """A presentation built without present_cp1's checks (so the holder key may be the wrong one)."""
     step = now // TIME_STEP
-    signature = holder.sign(_holder_input(credential_digest(credential), step, nonce))
+    signature = holder.sign(holder_input(credential_digest(credential), step, nonce))
     return encode_qr_text("CP1:", _cose.dumps([credential, step, nonce, signature]))
 
 
@@ -265,7 +265,7 @@ def test_nonce_must_be_exactly_the_verifiers(given, expected):
 def test_nonce_is_signed_not_just_carried():
     # Swapping the carried nonce for the verifier's breaks the holder signature.
     credential = issue()
-    signature = HOLDER.sign(_holder_input(credential_digest(credential), NOW // TIME_STEP, "old"))
+    signature = HOLDER.sign(holder_input(credential_digest(credential), NOW // TIME_STEP, "old"))
     text = encode_qr_text("CP1:", _cose.dumps([credential, NOW // TIME_STEP, "new", signature]))
     result = verify_cp1(text, trust=TRUST, now=NOW, nonce="new")
     failed(result, Check.HOLDER_BINDING, Code.HOLDER_SIGNATURE_INVALID)

@@ -1,7 +1,7 @@
-"""The fixed-layout readers in credcore.cp1 agree with the general CBOR path, or step aside.
+"""The fixed-layout readers in credcore.cp1.codec agree with the general CBOR path, or step aside.
 
-``_read_presentation`` / ``_read_credential`` read the layout every issued CP1 presentation has, at fixed
-offsets; on anything else they return None and the general path (``_decode_presentation``) decides. So
+``read_presentation`` / ``read_credential`` read the layout every issued CP1 presentation has, at fixed
+offsets; on anything else they return None and the general path (``decode_presentation``) decides. So
 for any bytes at all, the fast reader must either return None or exactly what the general path returns
 (compared by ``repr``, so that ``True`` and ``1`` differ), and never accept what the general path refuses.
 """
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credcore import cp1
-from credcore.cp1 import PREFIX, issue_cp1, present_cp1
+from credcore.cp1 import PREFIX, codec, issue_cp1, present_cp1
 from credcore.errors import MalformedInputError
 from credcore.keys import SigningKey
 from credcore.profiles import business_number_digest
@@ -67,27 +66,27 @@ PRESENTATIONS = [
 
 def _general(data: bytes) -> str | None:
     try:
-        return repr(cp1._decode_presentation(data))
+        return repr(codec.decode_presentation(data))
     except MalformedInputError:
         return None
 
 
 def _agree(data: bytes) -> bool:
     """The fast reader returned None or what the general path returns (so never accepted what it refuses)."""
-    fast = cp1._read_presentation(data)
+    fast = codec.read_presentation(data)
     return fast is None or repr(fast) == _general(data)
 
 
 @pytest.mark.parametrize("data", PRESENTATIONS, ids=range(len(PRESENTATIONS)))
 def test_the_common_layout_is_read_fast_and_identically(data):
-    fast = cp1._read_presentation(data)
-    general = cp1._decode_presentation(data)
+    fast = codec.read_presentation(data)
+    general = codec.decode_presentation(data)
     if general.credential.iat < 0x1_0000:  # the one layout difference in the list above
         assert fast is None
     else:
         assert fast is not None and repr(fast) == repr(general)
         raw = general.credential.raw
-        assert repr(cp1._read_credential(raw)) == repr(cp1._decode_credential(raw))
+        assert repr(codec.read_credential(raw)) == repr(codec.decode_credential(raw))
 
 
 # Byte values that are CBOR heads of every kind the layout uses, or just beside them.

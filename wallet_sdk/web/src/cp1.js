@@ -1,5 +1,5 @@
 // CP1 compact QR credentials on the holder's side: read an issued copy, make the holder proof, encode the QR text.
-// The byte layout is credcore/cp1.py's (its docstring is the specification); tests/vectors/cp1_web.json pins
+// The byte layout is credcore/cp1's (its package docstring is the specification); tests/vectors/cp1_web.json pins
 // the bytes both sides must agree on, checked by the Python tests and by tests/cp1_vectors.mjs here.
 import { decode, encode } from 'cborg'
 import { encode as base45 } from 'base45-js'
