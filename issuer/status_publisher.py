@@ -17,24 +17,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from credcore.ports import Clock
 from credcore.status_list import sign_status_list_jwt, status_list_digest
+from issuer.anchoring import ChainGateway
 from issuer.issuance import KeyWindowClosedError
 from issuer.keys import KeyRing
+from issuer.settings import IssuerSettings
 from issuer.status import build_list
 from issuer.store.models import StatusListRow
 
-if TYPE_CHECKING:
-    from issuer.service import IssuerService
-
-__all__ = ["StatusPublisher", "sign_list_jwt"]
+__all__ = ["Publishing", "StatusPublisher", "sign_list_jwt"]
 
 
-def sign_list_jwt(service: IssuerService, session: Session, list_id: int, *, now: int) -> str:
+class Publishing(Protocol):
+    """What signing and publishing lists take from the issuer (issuer.service.IssuerService has it all), so this
+    module does not import the service that builds it."""
+
+    settings: IssuerSettings
+    sessions: sessionmaker[Session]
+    clock: Clock
+    keys: KeyRing
+    chain: ChainGateway | None
+    log: Callable[[str], None]
+
+    def status_uri(self, list_id: int) -> str: ...
+
+
+def sign_list_jwt(service: Publishing, session: Session, list_id: int, *, now: int) -> str:
     """The list's current bits as a ``statuslist+jwt`` signed by the active key (``kid`` = its thumbprint).
 
     As for credentials, a key another process rotated out is noticed here and the list signed with the new one.
@@ -56,7 +70,7 @@ def sign_list_jwt(service: IssuerService, session: Session, list_id: int, *, now
 
 
 class StatusPublisher:
-    def __init__(self, service: IssuerService, *, interval: float,
+    def __init__(self, service: Publishing, *, interval: float,
                  timer: Callable[[], float] = time.monotonic) -> None:
         self._service = service
         self._interval = interval
