@@ -17,7 +17,8 @@ class WalletCors:
     def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], exclude: tuple[str, ...] = ()) -> None:
         self.app, self.prefixes, self.exclude = app, prefixes, exclude
         self.cors = CORSMiddleware(app, allow_origins=["*"], allow_methods=["GET", "POST"],
-                                   allow_headers=["authorization", "content-type", "dpop"], max_age=600)
+                                   allow_headers=["authorization", "content-type", "dpop"],
+                                   expose_headers=["dpop-nonce"], max_age=600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""

@@ -143,6 +143,9 @@ class ProblemMap:
             if status == 401:  # the scheme the client must use: Bearer, or DPoP for a DPoP-bound token
                 scheme = getattr(type(exc), "auth_scheme", "Bearer")
                 headers["WWW-Authenticate"] = f'{scheme} error="{oauth_error}"'
+            extra = getattr(exc, "response_headers", None)  # what the client needs to try again (a DPoP nonce)
+            if isinstance(extra, dict):
+                headers.update({str(k): str(v) for k, v in extra.items()})
             return JSONResponse(body, status_code=status, headers=headers)
         response = problem(status, exc.code, exc.title, exc.detail, request.url.path)
         if status == 401:

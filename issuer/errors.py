@@ -100,6 +100,19 @@ class InvalidDpopProofError(OAuthError):
     oauth_error = "invalid_dpop_proof"
 
 
+class UseDpopNonceError(InvalidDpopProofError):
+    """RFC 9449 §8: the proof lacks a nonce this issuer gave, or its nonce is too old. The answer carries a new
+    one in ``DPoP-Nonce``; the wallet signs its proof again with it."""
+
+    code = "dpop_nonce_required"
+    title = "DPoP proof must carry the issuer's nonce"
+    oauth_error = "use_dpop_nonce"
+
+    def __init__(self, detail: str | None = None, *, nonce: str) -> None:
+        super().__init__(detail)
+        self.response_headers = {"DPoP-Nonce": nonce}
+
+
 class InvalidTokenError(OAuthError):
     code = "invalid_token"
     title = "Access token missing, unknown or expired"
@@ -114,6 +127,19 @@ class ResourceDpopProofError(InvalidDpopProofError):
     code = "resource_dpop_proof_invalid"
     title = "DPoP proof not accepted at this resource"
     auth_scheme: ClassVar[str] = "DPoP"
+
+
+class ResourceUseDpopNonceError(ResourceDpopProofError):
+    """RFC 9449 §9: the same as :class:`UseDpopNonceError` at a protected resource: 401 with
+    ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and the new nonce in ``DPoP-Nonce``."""
+
+    code = "resource_dpop_nonce_required"
+    title = "DPoP proof must carry the issuer's nonce"
+    oauth_error = "use_dpop_nonce"
+
+    def __init__(self, detail: str | None = None, *, nonce: str) -> None:
+        super().__init__(detail)
+        self.response_headers = {"DPoP-Nonce": nonce}
 
 
 class DpopBoundTokenError(InvalidTokenError):

@@ -47,9 +47,11 @@ from issuer.errors import (
     InvalidTokenError,
     OAuthRequestError,
     ResourceDpopProofError,
+    ResourceUseDpopNonceError,
     TypeConflictError,
     UnknownConfigurationError,
     UnsupportedGrantTypeError,
+    UseDpopNonceError,
 )
 from issuer.holder_index import HolderIndex
 from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
@@ -165,6 +167,8 @@ class IssuerService:
         self.chain = chain
         self.keys = KeyRing(settings.key_passphrase.get_secret_value())
         self.holders = HolderIndex(derive_key(settings.key_passphrase.get_secret_value(), "holder index"))
+        self.dpop_nonces = (dpop_mod.DpopNonces(derive_key(settings.key_passphrase.get_secret_value(), "dpop nonce"),
+                                                settings.dpop_nonce_ttl) if settings.dpop_nonce_ttl else None)
         self.log = log or (lambda _msg: None)
         #: Anchoring and status publication run only in the process holding this (issuer/lease.py).
         self.lease = lease or WorkerLease(self.engine, on_change=self.log)
@@ -478,7 +482,12 @@ class IssuerService:
 
     def _dpop(self, proof: str | None, path: str, now: int, access_token: str | None = None) -> dpop_mod.DpopProof:
         return dpop_mod.verify_dpop(proof, method="POST", url=self.base_url + path, now=now,
-                                    max_age=self.settings.dpop_max_age, access_token=access_token)
+                                    max_age=self.settings.dpop_max_age, access_token=access_token,
+                                    nonces=self.dpop_nonces)
+
+    def dpop_nonce(self) -> str | None:
+        """A fresh DPoP nonce for the ``DPoP-Nonce`` header of an answer (None when nonces are off)."""
+        return None if self.dpop_nonces is None else self.dpop_nonces.issue(self.clock.now())
 
     def _refresh(self, refresh_token: str | None, dpop: str | None, now: int) -> TokenGrant:
         if not refresh_token:
@@ -502,6 +511,8 @@ class IssuerService:
             raise DpopBoundTokenError("this access token is DPoP-bound: send 'Authorization: DPoP' and a DPoP proof")
         try:
             checked = self._dpop(proof, path, now, access_token=token)
+        except UseDpopNonceError as exc:
+            raise ResourceUseDpopNonceError(exc.detail, nonce=exc.response_headers["DPoP-Nonce"]) from None
         except InvalidDpopProofError as exc:
             raise ResourceDpopProofError(exc.detail) from None  # the same fault, answered as a resource does
         if checked.jkt != jkt:

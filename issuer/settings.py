@@ -63,6 +63,8 @@ class IssuerSettings(BaseSettings):
     refresh_batches_per_day: int = Field(3, ge=0, le=1000)
     refresh_token_ttl: int = Field(90 * 86400, gt=0)
     dpop_max_age: int = Field(300, gt=0)
+    #: Server-provided DPoP nonces (RFC 9449 §8, §9): how long one stays good; 0 asks for none.
+    dpop_nonce_ttl: int = Field(300, ge=0, le=3600)
     credential_ttl: int = Field(365 * 86400, gt=0)
     #: The desk's holder index rows of a credential are deleted this long after it expires (issuer/holder_index.py).
     holder_index_retention: int = Field(30 * 86400, ge=0)

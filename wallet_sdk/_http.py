@@ -11,8 +11,8 @@ one mapping of failures to wallet errors. Error bodies are reduced to their OAut
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -60,6 +60,8 @@ class Peer:
     http: httpx.Client
     allow_http: bool = False
     refused: type[CredError] = IssuerRefusedError
+    #: The DPoP nonce each server (scheme, host and port) gave last (RFC 9449 §8, §9).
+    dpop_nonces: dict[str, str] = field(default_factory=dict)
 
     def url(self, url: object, what: str) -> str:
         return check_url(url, what=what, allow_http=self.allow_http)
@@ -74,28 +76,51 @@ class Peer:
         data: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
         ok: tuple[int, ...] = (200,),
+        dpop: Callable[[str | None], str] | None = None,
     ) -> Response:
-        """Send one request; a status outside ``ok`` raises ``self.refused`` carrying the OAuth error code."""
+        """Send one request; a status outside ``ok`` raises ``self.refused`` carrying the OAuth error code.
+
+        With ``dpop`` (proofs for this request, given a nonce) the proof goes in the ``DPoP`` header with the
+        nonce this server gave last; a refusal asking for a new one (``use_dpop_nonce``, with a ``DPoP-Nonce``)
+        is sent once more with a proof carrying it.
+        """
         self.url(url, what)
+        server = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        for attempt in (1, 2):
+            sent = dict(headers or {})
+            if dpop is not None:
+                sent["dpop"] = dpop(self.dpop_nonces.get(server))
+            resp, nonce = self._exchange(method, url, what, headers=sent, data=data, json_body=json_body)
+            if nonce:
+                self.dpop_nonces[server] = nonce
+            if resp.status in ok:
+                return resp
+            error, description, code = _oauth_error(resp.body)
+            if dpop is not None and attempt == 1 and error == "use_dpop_nonce" and nonce:
+                continue
+            detail = f"{what}: HTTP {resp.status}" + (f" {error}" if error else "")
+            if description:
+                detail += f" ({description})"
+            raise self.refused(detail, error=error or f"http_{resp.status}", status=resp.status, code=code or error)
+        raise AssertionError("unreachable")  # the second attempt returns or raises
+
+    def _exchange(self, method: str, url: str, what: str, *, headers: dict[str, str],
+                  data: Mapping[str, str] | None, json_body: Mapping[str, Any] | None) -> tuple[Response, str | None]:
+        """One exchange: the answer (its size capped) and the ``DPoP-Nonce`` it carried, if a usable one."""
         try:
-            with self.http.stream(
-                method, url, headers=dict(headers or {}), data=data, json=json_body, follow_redirects=False
-            ) as r:
+            with self.http.stream(method, url, headers=headers, data=data, json=json_body, follow_redirects=False) as r:
                 body = bytearray()
                 for chunk in r.iter_bytes():
                     body += chunk
                     if len(body) > MAX_RESPONSE_BYTES:
                         raise self.refused(f"{what}: response is larger than allowed")
+                nonce = r.headers.get("dpop-nonce")
                 resp = Response(r.status_code, r.headers.get("content-type", ""), bytes(body))
         except httpx.HTTPError as exc:
             raise WalletUnreachableError(f"{what}: {exc.__class__.__name__}", url=url) from None
-        if resp.status not in ok:
-            error, description, code = _oauth_error(resp.body)
-            detail = f"{what}: HTTP {resp.status}" + (f" {error}" if error else "")
-            if description:
-                detail += f" ({description})"
-            raise self.refused(detail, error=error or f"http_{resp.status}", status=resp.status, code=code or error)
-        return resp
+        # RFC 9449 §8.1: a nonce is printable ASCII (NQCHAR); anything else is not put in a proof.
+        usable = nonce is not None and 0 < len(nonce) <= 512 and all(0x21 <= ord(c) <= 0x7E for c in nonce)
+        return resp, nonce if usable else None
 
 
 def _oauth_error(body: bytes) -> tuple[str, str, str]:

@@ -26,7 +26,7 @@ from credcore.errors import CredError
 from credcore.keys import SigningKey
 from credcore.profiles import PROFILES
 from credcore.trust import TrustSnapshot
-from wallet_sdk._dpop import dpop_proof
+from wallet_sdk._dpop import dpop_signer
 from wallet_sdk._http import Peer
 from wallet_sdk.checks import CP1_FORMAT, SD_JWT_FORMAT, Facts, check_cp1_copy, check_sd_jwt, cp1_facts, sd_jwt_facts
 from wallet_sdk.errors import CredentialRejectedError, IssuerRefusedError, PresentationRequestError
@@ -115,12 +115,16 @@ class _Token:
     dpop_key: SigningKey | None = None  # set when the token is DPoP-bound (RFC 9449)
     refresh_token: str | None = None
 
-    def headers(self, url: str, now: int) -> dict[str, str]:
-        """Authorization for one request to ``url``: Bearer, or DPoP with a fresh proof (§7.1)."""
+    @property
+    def authorization(self) -> dict[str, str]:
+        """The ``Authorization`` header: Bearer, or DPoP (§7.1), whose proof :meth:`proofs` makes."""
+        return {"authorization": f"{'Bearer' if self.dpop_key is None else 'DPoP'} {self.value}"}
+
+    def proofs(self, url: str, now: int) -> Callable[[str | None], str] | None:
+        """DPoP proofs for one request to ``url`` presenting this token, or None for a bearer token."""
         if self.dpop_key is None:
-            return {"authorization": f"Bearer {self.value}"}
-        proof = dpop_proof(self.dpop_key, method="POST", url=url, now=now, access_token=self.value)
-        return {"authorization": f"DPoP {self.value}", "dpop": proof}
+            return None
+        return dpop_signer(self.dpop_key, method="POST", url=url, now=now, access_token=self.value)
 
 
 def _token_response(body: Mapping[str, Any], dpop_key: SigningKey | None) -> _Token:
@@ -150,9 +154,8 @@ def _redeem(peer: Peer, meta: IssuerMetadata, offer: CredentialOffer, tx_code: s
     form = {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": offer.pre_authorized_code}
     if tx_code and offer.tx_code is not None:
         form["tx_code"] = tx_code
-    headers = {} if dpop_key is None else {
-        "dpop": dpop_proof(dpop_key, method="POST", url=meta.token_endpoint, now=now)}
-    body = peer.request("POST", meta.token_endpoint, what="token request", data=form, headers=headers).json(
+    proofs = None if dpop_key is None else dpop_signer(dpop_key, method="POST", url=meta.token_endpoint, now=now)
+    body = peer.request("POST", meta.token_endpoint, what="token request", data=form, dpop=proofs).json(
         "token response")
     return _token_response(body, dpop_key)
 
@@ -184,7 +187,8 @@ def _request_credentials(
                 "POST",
                 meta.credential_endpoint,
                 what="credential request",
-                headers=token.headers(meta.credential_endpoint, now),
+                headers=token.authorization,
+                dpop=token.proofs(meta.credential_endpoint, now),
                 json_body=request,
                 ok=(200, 202),
             )
@@ -212,7 +216,8 @@ def _notify(peer: Peer, meta: IssuerMetadata, token: _Token, ids: list[str], eve
                 "POST",
                 meta.notification_endpoint,
                 what="notification",
-                headers=token.headers(meta.notification_endpoint, now),
+                headers=token.authorization,
+                dpop=token.proofs(meta.notification_endpoint, now),
                 json_body={"notification_id": nid, "event": event},
                 ok=(200, 204),
             )

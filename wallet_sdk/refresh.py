@@ -25,7 +25,7 @@ import httpx
 from credcore.errors import CredError
 from credcore.keys import SigningKey
 from credcore.trust import TrustSnapshot
-from wallet_sdk._dpop import dpop_proof
+from wallet_sdk._dpop import dpop_signer
 from wallet_sdk._http import Peer
 from wallet_sdk.checks import CP1_FORMAT, SD_JWT_FORMAT, check_cp1_copy
 from wallet_sdk.errors import CredentialRejectedError, IssuerRefusedError, WalletNotRefreshableError
@@ -62,9 +62,9 @@ def refresh_credential(
         raise WalletNotRefreshableError(credential_id=cid)
     peer = Peer(http, allow_http=allow_http)
     form = {"grant_type": "refresh_token", "refresh_token": state.refresh_token}
-    proof = dpop_proof(state.dpop_key, method="POST", url=state.token_endpoint, now=now)
+    proofs = dpop_signer(state.dpop_key, method="POST", url=state.token_endpoint, now=now)
     try:
-        body = peer.request("POST", state.token_endpoint, what="refresh", data=form, headers={"dpop": proof}).json(
+        body = peer.request("POST", state.token_endpoint, what="refresh", data=form, dpop=proofs).json(
             "token response")
     except IssuerRefusedError as exc:
         _note_refusal(wallet, record, str(exc.context.get("code", "")), now)

@@ -59,7 +59,7 @@ def token(  # noqa: PLR0917 - FastAPI passes form fields by name
         with suppress(RateLimitedError):  # this failure still gets its own answer; the next one a 429
             limits.hit("tx_code", client)
         raise
-    return JSONResponse(granted.to_json(), headers=_NO_STORE)
+    return JSONResponse(granted.to_json(), headers=_with_dpop_nonce(svc, request, _NO_STORE))
 
 
 @router.post("/nonce")
@@ -73,14 +73,21 @@ def credential(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depen
     scheme, token = access_token(request)
     issued = svc.credential(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
     answer = {"credentials": [{"credential": c} for c in issued.credentials], "notification_id": issued.credential_id}
-    return JSONResponse(answer, headers=_NO_STORE)
+    return JSONResponse(answer, headers=_with_dpop_nonce(svc, request, _NO_STORE))
 
 
 @router.post("/notification", status_code=204)
 def notification(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> Response:
     scheme, token = access_token(request)
     svc.notify(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
-    return Response(status_code=204)
+    return Response(status_code=204, headers=_with_dpop_nonce(svc, request, {}))
+
+
+def _with_dpop_nonce(svc: IssuerService, request: Request, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` and, for a wallet that sent a DPoP proof, a fresh ``DPoP-Nonce`` (RFC 9449 §8.2): its next proof
+    carries it, with no refusal first. A wallet without DPoP gets none (it would have nothing to put it in)."""
+    nonce = svc.dpop_nonce() if request.headers.get("dpop") else None
+    return headers if nonce is None else {**headers, "DPoP-Nonce": nonce}
 
 
 @router.get("/status-lists/{list_id}")

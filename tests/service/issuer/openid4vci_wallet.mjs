@@ -43,6 +43,9 @@ const offer = await client.resolveCredentialOffer(input.offer);
 const metadata = await client.resolveIssuerMetadata(offer.credential_issuer);
 const dpopKey = input.dpop ? await newHolderKey() : undefined;
 let dpop = dpopKey ? { signer: { method: "jwk", alg: "ES256", publicJwk: dpopKey.publicJwk } } : undefined;
+// Each answer may carry the issuer's next DPoP nonce (RFC 9449 §8.2); the library hands back the nonce alone
+// after a resource request, and signer and nonce together after a token request.
+const merged = (held, got) => (held && got ? { ...held, ...got } : held);
 const first = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
   credentialOffer: offer,
   issuerMetadata: metadata,
@@ -50,7 +53,7 @@ const first = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
   dpop,
 });
 let accessTokenResponse = first.accessTokenResponse;
-dpop = first.dpop ?? dpop;
+dpop = merged(dpop, first.dpop);
 
 async function receive(requests) {
   const out = [];
@@ -82,7 +85,7 @@ async function receiveOne({ configuration, proofs }) {
     proofs: { jwt: jwts },
     dpop,
   });
-  dpop = retrieved.dpop ?? dpop;
+  dpop = merged(dpop, retrieved.dpop);
   const { credentialResponse } = retrieved;
   // OpenID4VCI §11: tell the issuer the credentials were accepted, under the id its response gave.
   let notified;
@@ -94,7 +97,7 @@ async function receiveOne({ configuration, proofs }) {
         accessToken: accessTokenResponse.access_token,
         dpop,
       });
-      dpop = sent.dpop ?? dpop;
+      dpop = merged(dpop, sent.dpop);
       notified = sent.response.status;
     } catch (e) {
       // Recorded for the test to judge; the credentials were received either way.
@@ -123,7 +126,7 @@ if (input.refresh) {
     dpop,
   });
   accessTokenResponse = refreshed.accessTokenResponse;
-  dpop = refreshed.dpop ?? dpop;
+  dpop = merged(dpop, refreshed.dpop);
   result.refreshed = await receive(input.refresh);
 }
 process.stdout.write(JSON.stringify(result));

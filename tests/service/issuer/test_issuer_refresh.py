@@ -23,15 +23,30 @@ PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 
 
 class DpopKey:
+    """A wallet's DPoP key, and the nonce the issuer gave it last (RFC 9449 §8), which its proofs carry."""
+
     def __init__(self) -> None:
         self.private = ec.generate_private_key(ec.SECP256R1())
         self.jwk = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
+        self.nonce: str | None = None
 
     def proof(self, url: str, *, iat: int, token: str | None = None, jti: str | None = None, htm: str = "POST") -> str:
         claims = {"jti": jti or secrets.token_urlsafe(12), "htm": htm, "htu": url, "iat": iat}
         if token is not None:
             claims["ath"] = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+        if self.nonce is not None:
+            claims["nonce"] = self.nonce
         return pyjwt.encode(claims, self.private, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+    def post(self, client, path: str, *, iat: int, token: str | None = None, headers=None, **kw):
+        """POST with a proof, as a wallet does: the nonce given last, and once more with a new one if asked."""
+        for _ in range(2):
+            proof = self.proof(f"{BASE}{path}", iat=iat, token=token)
+            r = client.post(path, headers={**(headers or {}), "DPoP": proof}, **kw)
+            self.nonce = r.headers.get("dpop-nonce", self.nonce)
+            if not (r.status_code in (400, 401) and r.json().get("error") == "use_dpop_nonce"):
+                break
+        return r
 
 
 def offer(client):
@@ -43,7 +58,7 @@ def offer(client):
 def token(client, clock, key, body):
     code = Wallet.parse_offer(body["credential_offer_uri"]).code
     form = {"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": body["tx_code"]}
-    return client.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+    return key.post(client, "/token", iat=clock.now(), data=form)
 
 
 def request(client, clock, key, access, config_id, n=1, *, scheme="DPoP", dpop=None):
@@ -51,14 +66,15 @@ def request(client, clock, key, access, config_id, n=1, *, scheme="DPoP", dpop=N
     nonce = client.post("/nonce").json()["c_nonce"]
     body = {"credential_configuration_id": config_id,
             "proofs": {"jwt": [h.proof(aud=BASE, nonce=nonce, iat=clock.now()) for h in holders]}}
-    headers = {"Authorization": f"{scheme} {access}",
-               "DPoP": dpop or key.proof(f"{BASE}/credential", iat=clock.now(), token=access)}
-    return client.post("/credential", json=body, headers=headers), holders
+    headers = {"Authorization": f"{scheme} {access}"}
+    if dpop is not None:
+        return client.post("/credential", json=body, headers={**headers, "DPoP": dpop}), holders
+    return key.post(client, "/credential", iat=clock.now(), token=access, json=body, headers=headers), holders
 
 
 def refresh(client, clock, key, refresh_token):
-    return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-                       headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+    return key.post(client, "/token", iat=clock.now(),
+                    data={"grant_type": "refresh_token", "refresh_token": refresh_token})
 
 
 @pytest.fixture
@@ -264,3 +280,67 @@ def test_a_dpop_bound_token_notifies_with_a_proof_made_for_the_notification_endp
         proof = key.proof(htu, iat=clock.now(), token=access)
         r = client.post("/notification", json=body, headers={"Authorization": f"DPoP {access}", "DPoP": proof})
         assert r.status_code == status, r.text
+
+
+# --- server-provided DPoP nonces (RFC 9449 §8, §9) ------------------------------------------------------
+def test_a_proof_without_the_issuers_nonce_is_refused_with_one_and_the_next_proof_carries_it(client, clock):
+    key, body = DpopKey(), offer(client)
+    code = Wallet.parse_offer(body["credential_offer_uri"]).code
+    form = {"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": body["tx_code"]}
+    r = client.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+    assert r.status_code == 400 and r.json()["error"] == "use_dpop_nonce", r.text  # §8: 400 at the token endpoint
+    assert r.json()["code"] == "dpop_nonce_required" and r.headers["dpop-nonce"]
+    key.nonce = r.headers["dpop-nonce"]
+    r = client.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+    assert r.status_code == 200, r.text  # the offer was not spent by the refusal
+    access, key.nonce = r.json()["access_token"], r.headers["dpop-nonce"]  # each answer gives the next one
+    got, _ = request(client, clock, key, access, "ResidentCredential")
+    assert got.status_code == 200 and got.headers["dpop-nonce"], got.text
+
+
+@pytest.mark.parametrize("nonce", ["forged", "stale", "none"])
+def test_the_credential_endpoint_asks_for_a_new_nonce_with_a_dpop_challenge(client, clock, service, nonce):
+    key = DpopKey()
+    access = token(client, clock, key, offer(client)).json()["access_token"]
+    if nonce == "forged":
+        key.nonce = base64.urlsafe_b64encode(clock.now().to_bytes(8, "big") + b"\0" * 16).rstrip(b"=").decode()
+    elif nonce == "stale":
+        key.nonce = service.dpop_nonces.issue(clock.now() - 301)  # this issuer's own, past its 300 s
+    else:
+        key.nonce = None
+    proof = key.proof(f"{BASE}/credential", iat=clock.now(), token=access)
+    r, _ = request(client, clock, key, access, "ResidentCredential", dpop=proof)
+    assert r.status_code == 401 and r.json()["code"] == "resource_dpop_nonce_required", r.text  # §9
+    assert r.headers["www-authenticate"] == 'DPoP error="use_dpop_nonce"' and r.headers["dpop-nonce"]
+
+
+def test_a_wallet_without_dpop_gets_no_nonce_and_nonces_can_be_turned_off(client, clock, tmp_path):
+    from issuer_world import TestClient, make_settings
+
+    from issuer.api.app import build_service, create_app
+
+    body = offer(client)
+    code = Wallet.parse_offer(body["credential_offer_uri"]).code
+    r = client.post("/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": body["tx_code"]})
+    assert r.status_code == 200 and r.json()["token_type"] == "Bearer" and "dpop-nonce" not in r.headers
+    settings = make_settings(f"sqlite:///{tmp_path}/no-nonces.db", dpop_nonce_ttl=0)
+    svc = build_service(settings, clock=clock)
+    with TestClient(create_app(settings, service=svc)) as off:
+        key = DpopKey()
+        code = Wallet.parse_offer((body := offer(off))["credential_offer_uri"]).code
+        form = {"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": body["tx_code"]}
+        r = off.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=clock.now())})
+        assert r.status_code == 200 and "dpop-nonce" not in r.headers, r.text
+    svc.sessions.kw["bind"].dispose()
+
+
+def test_nonces_hold_across_replicas_for_their_lifetime_and_nothing_else_passes():
+    from issuer.dpop import DpopNonces
+
+    ours, replica, other = DpopNonces(b"k" * 32, 300), DpopNonces(b"k" * 32, 300), DpopNonces(b"x" * 32, 300)
+    nonce = ours.issue(1_000_000)
+    assert replica.valid(nonce, 1_000_000) and replica.valid(nonce, 1_000_300)  # same passphrase, same key
+    assert not replica.valid(nonce, 1_000_301) and not ours.valid(nonce, 999_000)  # too old; far before it was made
+    assert not other.valid(nonce, 1_000_000)
+    for bad in (None, 7, "", "!!!", "a" * 65, nonce[:-2], nonce + "A"):
+        assert not ours.valid(bad, 1_000_000)

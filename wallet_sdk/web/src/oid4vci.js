@@ -28,15 +28,30 @@ export function wellKnown (identifier, suffix) {
   return `${u.origin}/.well-known/${suffix}${u.pathname.replace(/\/$/, '')}`
 }
 
-async function call (url, what, init = {}) {
-  let resp
-  try {
-    resp = await fetch(url, { ...init, cache: 'no-store' })
-  } catch {
-    throw new ReceiveError('unreachable', `${what}: ${url} unreachable`)
+// The DPoP nonce each issuer origin gave last (RFC 9449 §8, §9): the next proof to it carries it.
+const dpopNonces = new Map()
+
+/**
+ * One request, its JSON answer or a ReceiveError. With `dpop` (nonce => a proof for this request) the proof goes
+ * in the DPoP header with the nonce this origin gave last; a refusal asking for a new one (`use_dpop_nonce`,
+ * with a DPoP-Nonce header) is sent once more with a proof carrying it.
+ */
+async function call (url, what, init = {}, dpop = null) {
+  const origin = new URL(url).origin
+  let resp, body
+  for (let attempt = 1; ; attempt++) {
+    const headers = dpop ? { ...init.headers, dpop: await dpop(dpopNonces.get(origin) || null) } : init.headers
+    try {
+      resp = await fetch(url, { ...init, headers, cache: 'no-store' })
+    } catch {
+      throw new ReceiveError('unreachable', `${what}: ${url} unreachable`)
+    }
+    const nonce = resp.headers.get('dpop-nonce')
+    if (nonce) dpopNonces.set(origin, nonce)
+    body = null
+    try { body = await resp.json() } catch { /* some answers have no body */ }
+    if (resp.ok || !dpop || attempt === 2 || body?.error !== 'use_dpop_nonce' || !nonce) break
   }
-  let body = null
-  try { body = await resp.json() } catch { /* some answers have no body */ }
   if (!resp.ok) {
     const error = body && typeof body.error === 'string' ? body.error : `http_${resp.status}`
     throw new ReceiveError(error === 'invalid_grant' ? 'invalid_grant' : 'issuer_refused', `${what}: ${error}`, body)
@@ -93,20 +108,24 @@ export async function keyProof (key, audience, nonce, now) {
     .sign(key.privateKey)
 }
 
-/** RFC 9449 §4: one proof per request, naming it (htm, htu), with `ath` when a token goes with it. */
-export async function dpopProof (key, url, now, accessToken = null) {
+/**
+ * RFC 9449 §4: one proof per request, naming it (htm, htu), with `ath` when a token goes with it and the
+ * server's `nonce` when it gave one (§8, §9).
+ */
+export async function dpopProof (key, url, now, accessToken = null, nonce = null) {
   const claims = { jti: crypto.randomUUID(), htm: 'POST', htu: url.split(/[?#]/)[0], iat: now }
   if (accessToken) {
     claims.ath = base64url.encode(new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(accessToken))))
   }
+  if (nonce) claims.nonce = nonce
   return new CompactSign(enc.encode(JSON.stringify(claims)))
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk })
     .sign(key.privateKey)
 }
 
 async function tokenRequest (meta, form, dpopKey, now) {
-  const headers = dpopKey ? { dpop: await dpopProof(dpopKey, meta.tokenEndpoint, now) } : {}
-  const body = await call(meta.tokenEndpoint, 'token', { method: 'POST', body: form, headers })
+  const proofs = dpopKey ? (nonce) => dpopProof(dpopKey, meta.tokenEndpoint, now, null, nonce) : null
+  const body = await call(meta.tokenEndpoint, 'token', { method: 'POST', body: form }, proofs)
   const kind = String(body?.token_type || '').toLowerCase()
   if (typeof body?.access_token !== 'string' || !['bearer', 'dpop'].includes(kind)) {
     throw new ReceiveError('issuer_refused', 'no access token')
@@ -116,9 +135,13 @@ async function tokenRequest (meta, form, dpopKey, now) {
     refreshToken: kind === 'dpop' && typeof body.refresh_token === 'string' ? body.refresh_token : null }
 }
 
-async function authHeaders (token, url, now) {
-  if (!token.dpopKey) return { authorization: `Bearer ${token.access}` }
-  return { authorization: `DPoP ${token.access}`, dpop: await dpopProof(token.dpopKey, url, now, token.access) }
+function authorization (token) {
+  return { authorization: `${token.dpopKey ? 'DPoP' : 'Bearer'} ${token.access}` }
+}
+
+/** DPoP proofs for one request presenting `token`, given the server's nonce; null for a bearer token. */
+function tokenProofs (token, url, now) {
+  return token.dpopKey ? (nonce) => dpopProof(token.dpopKey, url, now, token.access, nonce) : null
 }
 
 async function redeem (meta, offer, txCode, dpopKey, now) {
@@ -135,9 +158,9 @@ async function requestCredentials (meta, token, configId, keys, now) {
     try {
       const body = await call(meta.credentialEndpoint, 'credential', {
         method: 'POST',
-        headers: { ...await authHeaders(token, meta.credentialEndpoint, now), 'content-type': 'application/json' },
+        headers: { ...authorization(token), 'content-type': 'application/json' },
         body: JSON.stringify({ credential_configuration_id: configId, proofs: { jwt: proofs } })
-      })
+      }, tokenProofs(token, meta.credentialEndpoint, now))
       if (!Array.isArray(body?.credentials) || body.credentials.length !== keys.length) {
         throw new ReceiveError('issuer_refused', 'not one credential per proof')
       }
