@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from credcore.errors import NotFoundError, RateLimitedError
 from issuer.api.deps import access_token, client_of, json_body, service
 from issuer.api.metadata import authorization_server_metadata, credential_issuer_metadata, jwt_vc_issuer_metadata
-from issuer.errors import OAuthError
+from issuer.errors import OAuthError, UseDpopNonceError
 from issuer.service import IssuerService
 
 router = APIRouter()
@@ -55,6 +55,8 @@ def token(  # noqa: PLR0917 - FastAPI passes form fields by name
     limits.check("tx_code", client)  # failed attempts per client, across offers (guessing codes)
     try:
         granted = svc.token(grant_type, pre_authorized_code, tx_code, refresh_token=refresh_token, dpop=dpop)
+    except UseDpopNonceError:
+        raise  # a wallet's first proof, before any code was looked at: not a failed attempt
     except OAuthError:
         with suppress(RateLimitedError):  # this failure still gets its own answer; the next one a 429
             limits.hit("tx_code", client)

@@ -3,6 +3,7 @@ client written from the spec (httpx requests, PyJWT proofs; it calls no issuer c
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -224,3 +225,30 @@ def trust_from_issuer(http: Any, issuer_id: str, list_ids: list[int]) -> Any:
         records.append(StatusListRecord(issuer_id, list_id, uri, StatusList.from_json(parsed.payload["status_list"])))
     issuer = TrustedIssuer(issuer_id, "test city", frozenset({RESIDENT, MERCHANT, GRANT}), issuer_keys)
     return TrustSnapshot(issuers=(issuer,), status_lists=tuple(records))
+
+
+class DpopKey:
+    """A wallet's DPoP key, and the nonce the issuer gave it last (RFC 9449 §8), which its proofs carry."""
+
+    def __init__(self) -> None:
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
+        self.nonce: str | None = None
+
+    def proof(self, url: str, *, iat: int, token: str | None = None, jti: str | None = None, htm: str = "POST") -> str:
+        claims = {"jti": jti or secrets.token_urlsafe(12), "htm": htm, "htu": url, "iat": iat}
+        if token is not None:
+            claims["ath"] = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+        if self.nonce is not None:
+            claims["nonce"] = self.nonce
+        return pyjwt.encode(claims, self.private, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+    def post(self, client, path: str, *, iat: int, token: str | None = None, headers=None, **kw):
+        """POST with a proof, as a wallet does: the nonce given last, and once more with a new one if asked."""
+        for _ in range(2):
+            proof = self.proof(f"{BASE}{path}", iat=iat, token=token)
+            r = client.post(path, headers={**(headers or {}), "DPoP": proof}, **kw)
+            self.nonce = r.headers.get("dpop-nonce", self.nonce)
+            if not (r.status_code in (400, 401) and r.json().get("error") == "use_dpop_nonce"):
+                break
+        return r

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from issuer_world import CLERK, PRE_AUTH, RESIDENT, RESIDENT_CLAIMS, TestClient, Wallet, make_settings
+from issuer_world import BASE, CLERK, PRE_AUTH, RESIDENT, RESIDENT_CLAIMS, DpopKey, TestClient, Wallet, make_settings
 
 from issuer.api.app import build_service, create_app
 
@@ -50,6 +50,20 @@ def test_successful_redemptions_are_not_counted(limited):
     settings, svc = limited
     with TestClient(create_app(settings, service=svc), raise_server_exceptions=False) as c:
         assert [_token(c, *_offer(c)) for _ in range(6)] == [200] * 6
+
+
+def test_a_dpop_nonce_asked_for_is_not_a_failed_attempt(limited):
+    # Every DPoP wallet's first token request is refused with use_dpop_nonce (RFC 9449 §8) before any code is
+    # looked at: residents behind one address must not use up each other's attempts.
+    settings, svc = limited
+    with TestClient(create_app(settings, service=svc), raise_server_exceptions=False) as c:
+        for _ in range(6):
+            code, pin = _offer(c)
+            form = {"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": pin}
+            key = DpopKey()
+            r = c.post("/token", data=form, headers={"DPoP": key.proof(f"{BASE}/token", iat=svc.clock.now())})
+            assert (r.status_code, r.json()["error"]) == (400, "use_dpop_nonce"), r.text
+        assert _token(c, *_offer(c)) == 200
 
 
 def test_nonce_requests_are_limited_per_client(limited):

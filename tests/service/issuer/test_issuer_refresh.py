@@ -5,14 +5,9 @@ are useless without the wallet's key. DPoP proofs are made with PyJWT, written f
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import secrets
 
-import jwt as pyjwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from issuer_world import BASE, CLERK, OPERATOR, RESIDENT, RESIDENT_CLAIMS, HolderKey, Wallet, signing_key_of
+from issuer_world import BASE, CLERK, OPERATOR, RESIDENT, RESIDENT_CLAIMS, DpopKey, HolderKey, Wallet, signing_key_of
 from issuer_world import trust_from_issuer as trust_of
 
 from credcore import cp1, sdjwt
@@ -20,33 +15,6 @@ from credcore._b64 import b64u_decode
 from credcore.presentations import verify_presentation
 
 PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-
-
-class DpopKey:
-    """A wallet's DPoP key, and the nonce the issuer gave it last (RFC 9449 §8), which its proofs carry."""
-
-    def __init__(self) -> None:
-        self.private = ec.generate_private_key(ec.SECP256R1())
-        self.jwk = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
-        self.nonce: str | None = None
-
-    def proof(self, url: str, *, iat: int, token: str | None = None, jti: str | None = None, htm: str = "POST") -> str:
-        claims = {"jti": jti or secrets.token_urlsafe(12), "htm": htm, "htu": url, "iat": iat}
-        if token is not None:
-            claims["ath"] = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
-        if self.nonce is not None:
-            claims["nonce"] = self.nonce
-        return pyjwt.encode(claims, self.private, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
-
-    def post(self, client, path: str, *, iat: int, token: str | None = None, headers=None, **kw):
-        """POST with a proof, as a wallet does: the nonce given last, and once more with a new one if asked."""
-        for _ in range(2):
-            proof = self.proof(f"{BASE}{path}", iat=iat, token=token)
-            r = client.post(path, headers={**(headers or {}), "DPoP": proof}, **kw)
-            self.nonce = r.headers.get("dpop-nonce", self.nonce)
-            if not (r.status_code in (400, 401) and r.json().get("error") == "use_dpop_nonce"):
-                break
-        return r
 
 
 def offer(client):
