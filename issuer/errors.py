@@ -100,17 +100,21 @@ class InvalidDpopProofError(OAuthError):
     oauth_error = "invalid_dpop_proof"
 
 
-class UseDpopNonceError(InvalidDpopProofError):
+class _GivesDpopNonce:
+    """A refusal whose answer carries a new DPoP nonce (``DPoP-Nonce``) for the wallet's next proof."""
+
+    def __init__(self, detail: str | None = None, *, nonce: str) -> None:
+        super().__init__(detail)  # type: ignore[call-arg]  # the CredError it is mixed into takes the detail
+        self.response_headers = {"DPoP-Nonce": nonce}
+
+
+class UseDpopNonceError(_GivesDpopNonce, InvalidDpopProofError):
     """RFC 9449 §8: the proof lacks a nonce this issuer gave, or its nonce is too old. The answer carries a new
     one in ``DPoP-Nonce``; the wallet signs its proof again with it."""
 
     code = "dpop_nonce_required"
     title = "DPoP proof must carry the issuer's nonce"
     oauth_error = "use_dpop_nonce"
-
-    def __init__(self, detail: str | None = None, *, nonce: str) -> None:
-        super().__init__(detail)
-        self.response_headers = {"DPoP-Nonce": nonce}
 
 
 class InvalidTokenError(OAuthError):
@@ -129,17 +133,13 @@ class ResourceDpopProofError(InvalidDpopProofError):
     auth_scheme: ClassVar[str] = "DPoP"
 
 
-class ResourceUseDpopNonceError(ResourceDpopProofError):
+class ResourceUseDpopNonceError(_GivesDpopNonce, ResourceDpopProofError):
     """RFC 9449 §9: the same as :class:`UseDpopNonceError` at a protected resource: 401 with
     ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and the new nonce in ``DPoP-Nonce``."""
 
     code = "resource_dpop_nonce_required"
     title = "DPoP proof must carry the issuer's nonce"
     oauth_error = "use_dpop_nonce"
-
-    def __init__(self, detail: str | None = None, *, nonce: str) -> None:
-        super().__init__(detail)
-        self.response_headers = {"DPoP-Nonce": nonce}
 
 
 class DpopBoundTokenError(InvalidTokenError):
