@@ -24,13 +24,19 @@ export function waitAfter (failures) {
   return failures < FREE_TRIES ? 0 : Math.min(LONGEST_WAIT_MS, FIRST_WAIT_MS * 2 ** (failures - FREE_TRIES))
 }
 
-/** Milliseconds until the next PIN is taken (0: now). A clock turned back restarts the wait, never lengthens it. */
-export async function pinWait (now = Date.now()) {
+/** The wrong-PIN count and when the last one was; a clock turned back past it restarts the wait from `now`. */
+async function pinTries (now) {
   const tries = (await getMeta('pin_tries')) || { failures: 0, at: 0 }
-  const wait = waitAfter(tries.failures)
-  if (now < tries.at) await setMeta('pin_tries', { ...tries, at: now })
-  return Math.max(0, Math.min(wait, tries.at + wait - now))
+  if (now >= tries.at) return tries
+  const restarted = { ...tries, at: now }
+  await setMeta('pin_tries', restarted)
+  return restarted
 }
+
+function waitLeft (tries, now) { return Math.max(0, tries.at + waitAfter(tries.failures) - now) }
+
+/** Milliseconds until the next PIN is taken (0: now). */
+export async function pinWait (now = Date.now()) { return waitLeft(await pinTries(now), now) }
 
 function waitError (ms) {
   return new LockError('pin_wait', 'too many wrong PINs', { s: Math.ceil(ms / 1000) })
@@ -73,9 +79,10 @@ export async function unlock (pin) {
   const lock = await getMeta('lock')
   if (!lock) throw new LockError('no_wallet', 'no wallet on this device yet')
   const now = Date.now()
-  const wait = await pinWait(now)
+  const tries = await pinTries(now)
+  const wait = waitLeft(tries, now)
   if (wait > 0) throw waitError(wait)
-  const failures = ((await getMeta('pin_tries'))?.failures || 0) + 1
+  const failures = tries.failures + 1
   await setMeta('pin_tries', { failures, at: now })
   let key
   try {
