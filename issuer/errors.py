@@ -105,6 +105,7 @@ class _GivesDpopNonce:
 
     def __init__(self, detail: str | None = None, *, nonce: str) -> None:
         super().__init__(detail)  # type: ignore[call-arg]  # the CredError it is mixed into takes the detail
+        self.nonce = nonce
         self.response_headers = {"DPoP-Nonce": nonce}
 
 

@@ -512,7 +512,7 @@ class IssuerService:
         try:
             checked = self._dpop(proof, path, now, access_token=token)
         except UseDpopNonceError as exc:
-            raise ResourceUseDpopNonceError(exc.detail, nonce=exc.response_headers["DPoP-Nonce"]) from None
+            raise ResourceUseDpopNonceError(exc.detail, nonce=exc.nonce) from None
         except InvalidDpopProofError as exc:
             raise ResourceDpopProofError(exc.detail) from None  # the same fault, answered as a resource does
         if checked.jkt != jkt:
