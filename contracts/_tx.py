@@ -165,6 +165,18 @@ def _batch(w3: Web3, requests: list[tuple[str, list[Any]]]) -> list[dict[str, An
     return responses
 
 
+def _send_raw(w3: Web3, raws: Sequence[bytes]) -> list[dict[str, Any]] | None:
+    """``eth_sendRawTransaction`` for each of ``raws``, in order and in JSON-RPC batches: the node's answers, or
+    None if the provider cannot batch."""
+    answers: list[dict[str, Any]] = []
+    for start in range(0, len(raws), _BATCH):
+        responses = _batch(w3, [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws[start : start + _BATCH]])
+        if responses is None:
+            return None
+        answers += responses
+    return answers
+
+
 def _fetch_receipts(pending: Sequence[PendingTx]) -> bool:
     """Settle those of ``pending`` that have a receipt, for whichever of their versions was mined; False if the
     provider cannot batch."""
@@ -245,13 +257,10 @@ def _resend_forgotten(waiting: Sequence[PendingTx]) -> None:
         return
     forgotten = lowest + rest
     forgotten.sort(key=lambda p: (p._call["from"], p._nonce or 0))  # in nonce order: none waits on a gap
-    refused: list[tuple[PendingTx, Any]] = []
-    for start in range(0, len(forgotten), _BATCH):
-        chunk = forgotten[start : start + _BATCH]
-        responses = _batch(w3, [("eth_sendRawTransaction", ["0x" + (p._raw or b"").hex()]) for p in chunk])
-        if responses is None:
-            return
-        refused += [(p, r["error"]) for p, r in zip(chunk, responses, strict=True) if "error" in r]
+    answers = _send_raw(w3, [p._raw or b"" for p in forgotten])
+    if answers is None:
+        return
+    refused = [(p, r["error"]) for p, r in zip(forgotten, answers, strict=True) if "error" in r]
     if not refused or not _fetch_receipts([p for p, _ in refused]):
         return
     nonces: dict[str, int] = {}
@@ -287,16 +296,14 @@ def _reprice(waiting: Sequence[PendingTx]) -> None:
     coming = base + (base + 7) // 8  # the most the next block's base fee can be
     signed = [(p, *p._signer._repriced(p._tx, coming)) for p in mine
               if p._signer is not None and p._tx is not None and int(p._tx["maxFeePerGas"]) < coming]
-    for start in range(0, len(signed), _BATCH):
-        chunk = signed[start : start + _BATCH]
-        responses = _batch(w3, [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, _, raw in chunk])
-        if responses is None:
-            return
-        for (p, tx, raw), response in zip(chunk, responses, strict=True):
-            if not isinstance(response.get("result"), str):
-                continue  # refused: mined meanwhile (the receipts tell), or the node wants more (the next stall)
-            p._earlier.append(p.tx_hash)
-            p.tx_hash, p._tx, p._raw = bytes.fromhex(response["result"][2:]), tx, raw
+    answers = _send_raw(w3, [raw for _, _, raw in signed])
+    if answers is None:
+        return
+    for (p, tx, raw), answer in zip(signed, answers, strict=True):
+        if not isinstance(answer.get("result"), str):
+            continue  # refused: mined meanwhile (the receipts tell), or the node wants more (the next stall)
+        p._earlier.append(p.tx_hash)
+        p.tx_hash, p._tx, p._raw = bytes.fromhex(answer["result"][2:]), tx, raw
 
 
 def _wait(pending: Sequence[PendingTx], timeout: float, poll: float, resend_after: float) -> list[PendingTx]:
