@@ -382,6 +382,8 @@ def test_published_keys_that_disagree_with_the_chain_are_refused(stack: Stack, p
 
 def test_wrong_pins_make_the_wallet_wait_longer_each_time_and_a_reload_does_not_reset_the_count(
         browser: Any, wallet_url: str) -> None:
+    from playwright.sync_api import expect
+
     context = browser.new_context(**PHONE)  # a phone of its own: its clock is moved by the test
     try:
         page = context.new_page()
@@ -409,13 +411,14 @@ def test_wrong_pins_make_the_wallet_wait_longer_each_time_and_a_reload_does_not_
         assert [refused("000000") for _ in range(4)] == [(4, False), (3, False), (2, False), (1, False)]
         assert refused("111111") == (30, True)  # the fifth wrong PIN in a row: a wait, the button off
         page.reload()  # a new page load still waits, and still refuses to take the right PIN meanwhile
-        page.wait_for_function("document.getElementById('unlock')?.disabled === true")
+        # Locator assertions: wait_for_function's later polls eval a string, which the page's CSP refuses
+        expect(page.locator("#unlock")).to_be_disabled()
         assert 25 <= number(page) <= 30
         page.clock.fast_forward("00:31")
-        page.wait_for_function("document.getElementById('unlock').disabled === false")
+        expect(page.locator("#unlock")).to_be_enabled()
         assert refused("222222") == (60, True)  # the next wrong one doubles the wait
         page.clock.fast_forward("01:01")
-        page.wait_for_function("document.getElementById('unlock').disabled === false")
+        expect(page.locator("#unlock")).to_be_enabled()
         page.fill("#pin", PIN)
         page.click("#unlock")
         page.wait_for_selector("#go-receive")
