@@ -149,8 +149,16 @@ async def trust_status(request: Request) -> JSONResponse:
                          "online": bool(keeper and keeper.online), "last_sync": report})
 
 
+#: The counter page runs only its own files: it shows what scanned QR codes carry, so no inline script or style
+#: may run, no other origin is reached, and no other site may frame it (a clerk's click is a verdict).
+COUNTER_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+               "media-src mediastream: blob:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+COUNTER_HEADERS = {"Content-Security-Policy": COUNTER_CSP, "X-Content-Type-Options": "nosniff",
+                   "Referrer-Policy": "no-referrer", "Permissions-Policy": "camera=(self)", "Cache-Control": "no-cache"}
+
+
 async def counter(_: Request) -> FileResponse:
-    return FileResponse(STATIC / "counter.html", media_type="text/html; charset=utf-8")
+    return FileResponse(STATIC / "counter.html", media_type="text/html; charset=utf-8", headers=COUNTER_HEADERS)
 
 
 def install(app: FastAPI) -> None:
