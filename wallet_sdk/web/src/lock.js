@@ -6,6 +6,10 @@
 // written before each try, so reloading the page during the slow derivation does not undo it. Limits (README
 // "Resident web wallet"): this slows someone holding the phone; someone who copies the browser profile can
 // try the 10^6 six-digit PINs offline at PBKDF2's cost each.
+// A platform passkey can open the lock too (passkey.js): the lock record then holds a second wrap of the same
+// data key, under its PRF output. The record's `v` says which: 1, the PIN wrap alone; 2, with `passkey`
+// ({kdf, id, salt, wrapped}) beside it. The PIN wrap stays in both, so the PIN always opens the wallet.
+import { createPasskey, evaluatePasskey, forgetPasskey, unwrapUnderPrf, wrapUnderPrf } from './passkey.js'
 import { getMeta, setMeta } from './store.js'
 
 export const PBKDF2_ITERATIONS = 600000 // OWASP's figure for PBKDF2-HMAC-SHA256
@@ -66,16 +70,17 @@ export async function createLock (pin) {
   return unwrap(pin, { salt, wrapped, iterations: PBKDF2_ITERATIONS })
 }
 
-async function unwrap (pin, lock) {
+async function unwrap (pin, lock, extractable = false) {
   try {
     return await crypto.subtle.unwrapKey('raw', lock.wrapped, await kek(pin, lock.salt, lock.iterations), 'AES-KW',
-      { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
+      { name: 'AES-GCM', length: 256 }, extractable, ['encrypt', 'decrypt'])
   } catch {
     throw new LockError('wrong_pin', 'wrong PIN')
   }
 }
 
-export async function unlock (pin) {
+/** One counted PIN try: refused while a wait is due, a wrong PIN adds to the count, the right one clears it. */
+async function pinTry (pin, extractable = false) {
   const lock = await getMeta('lock')
   if (!lock) throw new LockError('no_wallet', 'no wallet on this device yet')
   const now = Date.now()
@@ -86,14 +91,74 @@ export async function unlock (pin) {
   await setMeta('pin_tries', { failures, at: now })
   let key
   try {
-    key = await unwrap(pin, lock)
+    key = await unwrap(pin, lock, extractable)
   } catch (err) {
     if (waitAfter(failures) > 0) throw waitError(waitAfter(failures))
     err.vars = { n: FREE_TRIES - failures }
     throw err
   }
   await setMeta('pin_tries', { failures: 0, at: 0 })
+  return { key, lock }
+}
+
+export async function unlock (pin) { return (await pinTry(pin)).key }
+
+// --- passkey ----------------------------------------------------------------------------------------------
+export async function passkeyEnrolled () { return Boolean((await getMeta('lock'))?.passkey) }
+
+/** WebAuthn's refusals as the resident's sentences: not confirmed (cancelled, verification failed, timed out) or not possible here. */
+async function ceremony (run) {
+  try {
+    return await run()
+  } catch (err) {
+    if (err?.name === 'SecurityError' || err?.name === 'NotSupportedError') throw new LockError('passkey_unsupported', `passkey refused: ${err.name}`)
+    throw new LockError('passkey_cancelled', `passkey not confirmed: ${err?.name}`)
+  }
+}
+
+/**
+ * Turn on passkey unlock. The PIN, typed again to confirm (a counted try like any other), releases the data key
+ * once as extractable so that it can be wrapped under the passkey's PRF output; it is dropped right after.
+ */
+export async function enrolPasskey (pin, { title } = {}) {
+  const { key, lock } = await pinTry(pin, true)
+  const salt = crypto.getRandomValues(new Uint8Array(32))
+  const { id, prf } = await ceremony(() => createPasskey(salt, { title }))
+  if (!prf) {
+    await forgetPasskey(id)
+    throw new LockError('passkey_no_prf', 'the authenticator gives no PRF output')
+  }
+  const wrapped = await wrapUnderPrf(key, prf)
+  await setMeta('lock', { ...lock, v: 2, passkey: { kdf: 'WebAuthn-PRF+HKDF-SHA-256', id, salt, wrapped } })
+}
+
+/**
+ * Open with the passkey. It is not a PIN try: a PIN wait does not hold it back and a failure does not count, as
+ * the authenticator limits its own verification tries. Success clears the wrong-PIN count as the right PIN does:
+ * it proves the owner just as well, and whoever passes it could open the wallet anyway.
+ */
+export async function unlockWithPasskey () {
+  const lock = await getMeta('lock')
+  if (!lock?.passkey) throw new LockError('passkey_none', 'no passkey for this wallet')
+  const prf = await ceremony(() => evaluatePasskey(lock.passkey.id, lock.passkey.salt))
+  if (!prf) throw new LockError('passkey_no_prf', 'the authenticator gave no PRF output')
+  let key
+  try {
+    key = await unwrapUnderPrf(lock.passkey.wrapped, prf)
+  } catch {
+    throw new LockError('passkey_wrong', 'the passkey does not open this wallet')
+  }
+  await setMeta('pin_tries', { failures: 0, at: 0 })
   return key
+}
+
+/** Turn passkey unlock off: the record goes back to the PIN wrap alone. */
+export async function removePasskey () {
+  const lock = await getMeta('lock')
+  if (!lock?.passkey) return
+  const { passkey, ...pinOnly } = lock
+  await setMeta('lock', { ...pinOnly, v: 1 })
+  await forgetPasskey(passkey.id)
 }
 
 /** Key for an export file: PBKDF2 over the export passphrase, AES-GCM. */

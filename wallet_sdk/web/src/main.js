@@ -2,7 +2,8 @@
 import { base64url } from 'jose'
 import { parseCredential, presentCp1, sha256, TIME_STEP, timeStep } from './cp1.js'
 import { currentLang, errorText, t, toggleLang } from './i18n.js'
-import { createLock, hasLock, MIN_PIN, pinWait, unlock } from './lock.js'
+import { createLock, enrolPasskey, hasLock, MIN_PIN, passkeyEnrolled, pinWait, removePasskey, unlock, unlockWithPasskey } from './lock.js'
+import { passkeySupport } from './passkey.js'
 import { receive, refill } from './oid4vci.js'
 import { draw } from './qr.js'
 import { statusOf, statusRefOf } from './status.js'
@@ -67,21 +68,36 @@ function unlockScreen () {
   performance.mark('unlock-screen') // marks: tests/bench separates the app's time from the resident's
   const pin = h('input', { id: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'current-password' })
   const button = h('button', { type: 'submit', class: 'primary', id: 'unlock' }, t('unlock'))
-  // After too many wrong PINs: the wait counted down on the screen, the button off until it is over.
-  const hold = (ms) => {
+  // After too many wrong PINs: the wait counted down on the screen, the button off until it is over. Quiet, it
+  // keeps the button off without covering a passkey refusal that is on the screen.
+  const hold = (ms, { quiet = false } = {}) => {
     clearInterval(pinTimer)
     const until = Date.now() + ms
     const tick = () => {
       const left = until - Date.now()
       button.disabled = left > 0
-      if (left > 0) return showError('pin_wait', { s: Math.ceil(left / 1000) })
+      if (left > 0) return quiet || showError('pin_wait', { s: Math.ceil(left / 1000) })
       clearInterval(pinTimer)
       const box = document.getElementById('error')
-      if (box) box.hidden = true
+      if (box && !quiet) box.hidden = true
     }
     tick()
     pinTimer = setInterval(tick, 1000)
   }
+  // Shown once the lock record says a passkey is enrolled; a PIN wait does not hold it back (lock.js says why).
+  const withPasskey = h('button', { type: 'button', id: 'unlock-passkey', hidden: true, onclick: async () => {
+    withPasskey.disabled = true
+    clearInterval(pinTimer)
+    document.getElementById('error').hidden = true
+    try {
+      state.dataKey = await unlockWithPasskey()
+      await opened()
+    } catch (err) {
+      withPasskey.disabled = false
+      showError(codeOf(err))
+      pinWait().then((ms) => { if (ms > 0 && rerender === unlockScreen) hold(ms, { quiet: true }) })
+    }
+  } }, t('passkey_unlock'))
   screen(t('unlock_title'),
     h('form', { onsubmit: async (e) => {
       e.preventDefault()
@@ -97,9 +113,10 @@ function unlockScreen () {
         else showError(codeOf(err), err.vars)
       }
     } },
-    h('label', {}, t('pin'), pin), errorBox(), button))
+    h('label', {}, t('pin'), pin), errorBox(), button, withPasskey))
   clearInterval(pinTimer)
   pinWait().then((ms) => { if (ms > 0 && rerender === unlockScreen) hold(ms) })
+  passkeyEnrolled().then((on) => { withPasskey.hidden = !on })
   pin.focus()
 }
 
@@ -191,7 +208,40 @@ function home () {
     h('div', { class: 'actions' },
       h('button', { class: 'primary', id: 'go-receive', onclick: () => receiveScreen('') }, t('receive')),
       h('button', { id: 'go-scan', onclick: scanScreen }, t('scan')),
-      h('button', { id: 'go-backup', onclick: backupScreen }, t('backup'))))
+      h('button', { id: 'go-backup', onclick: backupScreen }, t('backup')),
+      h('button', { id: 'go-lock', onclick: lockScreen }, t('lock_settings'))))
+}
+
+// --- lock settings: passkey unlock on and off --------------------------------------------------------------
+async function lockScreen () {
+  rerender = lockScreen
+  const [enrolled, support] = await Promise.all([passkeyEnrolled(), passkeySupport()])
+  if (rerender !== lockScreen) return
+  let body
+  if (enrolled) {
+    body = [h('p', { id: 'passkey-state' }, t('passkey_is_on')),
+      h('button', { id: 'passkey-off', onclick: async () => { await removePasskey(); lockScreen() } }, t('passkey_turn_off'))]
+  } else if (support !== 'ok') {
+    body = [h('p', { id: 'passkey-state', class: 'warn' }, errorText(support))] // why not here, instead of a button that fails
+  } else {
+    const pin = h('input', { id: 'passkey-pin', type: 'password', inputmode: 'numeric', autocomplete: 'current-password' })
+    const go = h('button', { type: 'submit', class: 'primary', id: 'passkey-on' }, t('passkey_turn_on'))
+    body = [h('p', { id: 'passkey-state' }, t('passkey_is_off')),
+      h('form', { onsubmit: async (e) => {
+        e.preventDefault()
+        go.disabled = true
+        document.getElementById('error').hidden = true
+        try {
+          await enrolPasskey(pin.value, { title: t('app') })
+          lockScreen()
+        } catch (err) {
+          pin.value = ''
+          go.disabled = false
+          showError(codeOf(err), err.vars)
+        }
+      } }, h('label', {}, t('passkey_confirm_pin'), pin), go)]
+  }
+  screen(t('lock_settings'), h('p', {}, t('passkey_text')), ...body, errorBox(), h('button', { onclick: home }, t('back')))
 }
 
 // --- receive ---------------------------------------------------------------------------------------------
