@@ -11,6 +11,10 @@ a fresh profile through an export file. A second browser with Chromium's fake ca
 clerk's offer QR receives through the camera; the manifest, the English toggle and the 360-wide layout are
 checked; an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes the wallet keep nothing.
 A phone of its own, with Playwright's clock, counts wrong PINs and waits longer after each beyond the free ones.
+Phones whose platform authenticator is Chromium's virtual one (CDP WebAuthn, on ``localhost``: WebAuthn refuses
+IP addresses) turn on passkey unlock with the PIN and open with it (WebAuthn PRF), during a PIN wait too; a failed
+user verification is refused and the PIN still opens; turning it off removes its wrap; an authenticator without
+PRF, a page on an IP address and a browser with no platform authenticator get the reason instead of the option.
 """
 
 from __future__ import annotations
@@ -424,5 +428,186 @@ def test_wrong_pins_make_the_wallet_wait_longer_each_time_and_a_reload_does_not_
         page.wait_for_selector("#go-receive")
         page.reload()  # the right PIN cleared the count
         assert refused("000000") == (4, False)
+    finally:
+        context.close()
+
+
+# --- passkey unlock (WebAuthn PRF), with Chromium's virtual authenticator -----------------------------------
+AUTHENTICATOR = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+                 "isUserVerified": True, "hasPrf": True, "automaticPresenceSimulation": True}
+
+
+class PasskeyPhone:
+    """A phone of its own whose platform authenticator is Chromium's virtual one (CDP's WebAuthn domain)."""
+
+    def __init__(self, browser: Any, wallet_url: str, **authenticator: bool) -> None:
+        self.context = browser.new_context(**PHONE)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: print(f"[console] {m.type}: {m.text}"))
+        self.cdp = self.context.new_cdp_session(self.page)
+        self.cdp.send("WebAuthn.enable")
+        added = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {**AUTHENTICATOR, **authenticator}})
+        self.authenticator = added["authenticatorId"]
+        # WebAuthn takes a domain as the relying party, never an IP address
+        self.page.goto(wallet_url.replace("//127.0.0.1:", "//localhost:"))
+
+    def passkeys(self) -> int:
+        found = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.authenticator})
+        return len(found["credentials"])
+
+    def user_verified(self, verified: bool) -> None:
+        self.cdp.send("WebAuthn.setUserVerified", {"authenticatorId": self.authenticator, "isUserVerified": verified})
+
+    def lock_record(self) -> dict[str, Any]:
+        """The lock meta record, its byte fields as lengths."""
+        got: dict[str, Any] = self.page.evaluate("""() => new Promise((resolve, reject) => {
+            const open = indexedDB.open('civicpass-wallet')
+            open.onerror = () => reject(open.error)
+            open.onsuccess = () => {
+              const get = open.result.transaction('meta').objectStore('meta').get('lock')
+              get.onsuccess = () => {
+                const lengths = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) =>
+                  [k, v instanceof Uint8Array ? v.length : v && typeof v === 'object' ? lengths(v) : v]))
+                open.result.close()
+                resolve(lengths(get.result))
+              }
+            }
+          })""")
+        return got
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _turn_on_passkey(page: Any) -> None:
+    page.click("#go-lock")
+    page.fill("#passkey-pin", PIN)
+    page.click("#passkey-on")
+
+
+@pytest.fixture(scope="module")
+def passkey_phone(stack: Stack, browser: Any, wallet_url: str) -> Iterator[PasskeyPhone]:
+    """A resident who holds a credential and turns on passkey unlock; the passkey tests below share it in order."""
+    from playwright.sync_api import expect
+
+    phone = PasskeyPhone(browser, wallet_url)
+    try:
+        page = phone.page
+        _new_wallet(page)
+        page.click("#go-receive")
+        offer = stack.offer("cityhall", RESIDENT, RESIDENT_CLAIMS)
+        page.fill("#offer", offer["credential_offer_uri"])
+        page.fill("#tx-code", offer["tx_code"])
+        page.click("#receive")
+        expect(page.locator(".card")).to_contain_text("Kim Minji", timeout=60_000)
+        yield phone
+    finally:
+        phone.close()
+
+
+def test_passkey_turned_on_with_the_pin_opens_the_wallet_after_a_reload(passkey_phone: PasskeyPhone) -> None:
+    from playwright.sync_api import expect
+
+    page = passkey_phone.page
+    page.reload()
+    expect(page.locator("#unlock")).to_be_visible()
+    expect(page.locator("#unlock-passkey")).to_be_hidden()  # not offered before it is turned on
+    unlock(page)
+    _turn_on_passkey(page)
+    expect(page.locator("#passkey-state")).to_have_text("passkey로 열기가 켜져 있습니다.")
+    assert passkey_phone.passkeys() == 1
+    lock = passkey_phone.lock_record()
+    assert lock["v"] == 2 and lock["wrapped"] == 40  # the PIN wrap stays
+    assert lock["passkey"]["wrapped"] == 40 and lock["passkey"]["salt"] == 32  # AES-KW of a 256-bit key
+    page.reload()
+    expect(page.locator("#unlock-passkey")).to_have_text("passkey로 열기")
+    page.click("#unlock-passkey")
+    expect(page.locator(".card").first).to_contain_text("Kim Minji")
+    expect(page.locator("#go-receive")).to_be_visible()
+
+
+def test_a_passkey_opens_during_a_pin_wait_and_clears_the_count(passkey_phone: PasskeyPhone) -> None:
+    from playwright.sync_api import expect
+
+    page = passkey_phone.page
+    page.reload()
+    for _ in range(5):
+        page.fill("#pin", "000000")
+        page.click("#unlock")
+        expect(page.locator("#error")).to_be_visible()
+    expect(page.locator("#unlock")).to_be_disabled()  # the fifth wrong PIN: a wait
+    page.click("#unlock-passkey")
+    expect(page.locator("#go-receive")).to_be_visible()
+    page.reload()
+    page.fill("#pin", "000000")
+    page.click("#unlock")
+    expect(page.locator("#error")).to_contain_text("4번 더 틀리면")  # the count starts again
+    unlock(page)
+
+
+def test_a_failed_user_verification_is_refused_clearly_and_the_pin_still_opens(passkey_phone: PasskeyPhone) -> None:
+    from playwright.sync_api import expect
+
+    page = passkey_phone.page
+    page.reload()
+    # Last of the tests that open with the passkey: once user verification fails, Chromium's virtual authenticator
+    # refuses every later assertion, as a real one that has blocked its built-in verification does.
+    passkey_phone.user_verified(False)
+    try:
+        page.click("#unlock-passkey")
+        expect(page.locator("#error")).to_contain_text("본인 확인에 실패했습니다")
+        expect(page.locator("#go-receive")).to_have_count(0)
+    finally:
+        passkey_phone.user_verified(True)
+    unlock(page)
+    expect(page.locator(".card").first).to_contain_text("Kim Minji")
+
+
+def test_turning_passkey_unlock_off_removes_its_wrap(passkey_phone: PasskeyPhone) -> None:
+    from playwright.sync_api import expect
+
+    page = passkey_phone.page
+    page.click("#go-lock")
+    page.click("#passkey-off")
+    expect(page.locator("#passkey-on")).to_be_visible()
+    lock = passkey_phone.lock_record()
+    assert "passkey" not in lock and lock["v"] == 1 and lock["wrapped"] == 40
+    page.reload()
+    expect(page.locator("#unlock")).to_be_visible()
+    expect(page.locator("#unlock-passkey")).to_be_hidden()
+    unlock(page)
+
+
+def test_an_authenticator_without_prf_is_explained_and_nothing_is_stored(browser: Any, wallet_url: str) -> None:
+    from playwright.sync_api import expect
+
+    phone = PasskeyPhone(browser, wallet_url, hasPrf=False)
+    try:
+        page = phone.page
+        _new_wallet(page)
+        _turn_on_passkey(page)
+        expect(page.locator("#error")).to_contain_text("PRF")
+        expect(page.locator("#error")).to_contain_text("PIN으로 여세요")
+        assert "passkey" not in phone.lock_record()
+        page.reload()
+        expect(page.locator("#unlock")).to_be_visible()
+        expect(page.locator("#unlock-passkey")).to_be_hidden()
+    finally:
+        phone.close()
+
+
+def test_where_no_passkey_can_be_made_the_lock_settings_say_why(browser: Any, wallet_url: str) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        for url, why in ((wallet_url, "IP 주소가 아닌 도메인 이름"),
+                         (wallet_url.replace("//127.0.0.1:", "//localhost:"), "passkey를 둘 잠금")):
+            page.goto(url)  # by IP address; then by name, but with no platform authenticator
+            _new_wallet(page)
+            page.click("#go-lock")
+            expect(page.locator("#passkey-state")).to_contain_text(why)
+            expect(page.locator("#passkey-on")).to_have_count(0)
     finally:
         context.close()
