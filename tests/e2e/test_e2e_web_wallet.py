@@ -12,9 +12,10 @@ clerk's offer QR receives through the camera; the manifest, the English toggle a
 checked; an issuer key set (JWT VC Issuer Metadata) that disagrees with the chain makes the wallet keep nothing.
 A phone of its own, with Playwright's clock, counts wrong PINs and waits longer after each beyond the free ones.
 Phones whose platform authenticator is Chromium's virtual one (CDP WebAuthn, on ``localhost``: WebAuthn refuses
-IP addresses) turn on passkey unlock with the PIN and open with it (WebAuthn PRF), during a PIN wait too; a failed
-user verification is refused and the PIN still opens; turning it off removes its wrap; an authenticator without
-PRF, a page on an IP address and a browser with no platform authenticator get the reason instead of the option.
+IP addresses) turn on passkey unlock with the PIN and open with it (WebAuthn PRF), during a PIN wait too; a wrap
+it does not open and a failed user verification are refused and the PIN still opens; turning it off removes its
+wrap; an authenticator without PRF, a page on an IP address and a browser with no platform authenticator get the
+reason instead of the option.
 """
 
 from __future__ import annotations
@@ -543,6 +544,37 @@ def test_a_passkey_opens_during_a_pin_wait_and_clears_the_count(passkey_phone: P
     page.click("#unlock")
     expect(page.locator("#error")).to_contain_text("4번 더 틀리면")  # the count starts again
     unlock(page)
+
+
+def test_a_wrap_the_passkey_does_not_open_is_refused_clearly_and_the_pin_still_opens(
+        passkey_phone: PasskeyPhone) -> None:
+    from playwright.sync_api import expect
+
+    page = passkey_phone.page
+    flip = """(bit) => new Promise((resolve, reject) => {
+        const open = indexedDB.open('civicpass-wallet')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const store = open.result.transaction('meta', 'readwrite').objectStore('meta')
+          const get = store.get('lock')
+          get.onsuccess = () => {
+            get.result.passkey.wrapped[0] ^= bit
+            store.put(get.result, 'lock').onsuccess = () => { open.result.close(); resolve(null) }
+          }
+        }
+      })"""
+    page.evaluate(flip, 1)  # one bit of the passkey's wrap changed
+    try:
+        page.reload()
+        page.click("#unlock-passkey")
+        expect(page.locator("#error")).to_contain_text("이 passkey로는 지갑이 열리지 않습니다")
+        expect(page.locator("#go-receive")).to_have_count(0)
+        unlock(page)
+    finally:
+        page.evaluate(flip, 1)
+    page.reload()
+    page.click("#unlock-passkey")
+    expect(page.locator("#go-receive")).to_be_visible()
 
 
 def test_a_failed_user_verification_is_refused_clearly_and_the_pin_still_opens(passkey_phone: PasskeyPhone) -> None:
