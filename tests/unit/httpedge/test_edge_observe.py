@@ -136,7 +136,7 @@ def test_a_hung_probe_makes_readyz_503_and_never_holds_the_answer():
             time.sleep(0.05)
         started = time.perf_counter()
         r = client.get("/readyz")
-        assert time.perf_counter() - started < 0.1
+        assert time.perf_counter() - started < 0.2  # below the probe's timeout: it answered without waiting for it
         assert r.status_code == 503 and r.json()["components"]["chain"]["reason"] == "timeout"
         assert r.json()["components"]["database"]["state"] == "up"
         time.sleep(0.3)
