@@ -43,7 +43,8 @@ def test_anvil_state_and_deployment_survive_a_restart(node_modules, tmp_path):
         deployment, reused = provision(first, deployment_path)
         assert not reused and deployment.chain_id == ANVIL_CHAIN_ID
         w3 = web3_for(first)
-        w3.eth.send_transaction({"from": first.accounts[1].address, "to": first.accounts[2].address, "value": 5})
+        sent = w3.eth.send_transaction({"from": first.accounts[1].address, "to": first.accounts[2].address, "value": 5})
+        w3.eth.wait_for_transaction_receipt(sent, timeout=10)  # anvil mines after answering: the block may lag
         number, balance = w3.eth.block_number, w3.eth.get_balance(first.accounts[2].address)
     assert state.exists()
     with start_anvil(0, state, anvil=binary) as second:
