@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from credcore.errors import (
@@ -57,7 +55,6 @@ from issuer.holder_index import HolderIndex
 from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
 from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing, derive_key
 from issuer.lease import WorkerLease
-from issuer.operations import ISSUANCES
 from issuer.settings import IssuerSettings
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher, sign_list_jwt
@@ -71,6 +68,7 @@ from issuer.store.models import (
     SigningKeyRow,
     StatusListRow,
 )
+from issuer.transactions import Transactions, retry_transient
 from issuer.types import CredentialType, TypeRegistry, parse_type
 
 __all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant",
@@ -197,7 +195,7 @@ class IssuerService:
         # A gateway that reads our accredited identifier from the chain must have done so before we sign.
         self._identifier_loaded = not hasattr(chain, "load_identifier")
         self._closing_pending = chain is not None  # checked once at start: a crash may have come between steps
-        self._audit_hint = audit.HeadHint()
+        self.tx = Transactions(sessions, slots=self.slots, issuance=self.issuance)
 
     # --- identity and start -----------------------------------------------------------------------
     @property
@@ -313,18 +311,18 @@ class IssuerService:
                                         cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp, signer=signer)
 
             def store() -> tuple[list[str], tuple[int, str]]:
-                with self._tx_conn() as conn:
+                with self.tx.connection() as conn:
                     insert_credential(conn, cred)
                     self.holders.add_credential(conn, cred.id, prepared)
                     texts = self.issuance.place(conn, draft, now=self.clock.now())
                     head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
-                                        details={"vct": ctype.vct, "copies": n - 1}, hint=self._audit_hint)
+                                        details={"vct": ctype.vct, "copies": n - 1}, hint=self.tx.audit_hint)
                 return texts, head
 
-            return (cred, draft, *_retry_transient(store))
+            return (cred, draft, *retry_transient(store))
 
         cred, draft, texts, head = self._with_signing_key(attempt)
-        self._committed(head, draft)
+        self.tx.committed(head, draft)
         return Issued(cred.id, texts, [SD_JWT_FORMAT] + [CP1_FORMAT] * (len(texts) - 1))
 
     def _with_signing_key(self, attempt: Callable[[ActiveKey], _T]) -> _T:
@@ -338,11 +336,6 @@ class IssuerService:
                     self.keys.refresh(session)
         raise KeyWindowClosedError("the signing key changed during issuance; retry")
 
-    def _committed(self, head: tuple[int, str], draft: Draft) -> None:
-        ISSUANCES.labels(draft.ctype.vct).inc()
-        self._audit_hint.committed(head)
-        self.slots.committed(self.issuance.list_ids(draft))
-
     def notify(
         self, access_token: str | None, request: object, *, scheme: str = "bearer", dpop: str | None = None
     ) -> None:
@@ -352,7 +345,7 @@ class IssuerService:
         names the credential as this issuer's admin API does (to revoke, suspend or reinstate it).
         """
         now = self.clock.now()
-        with self._tx() as session:
+        with self.tx.session() as session:
             found = offers.find_offer_for_token(session, access_token, now=now, lock=False)  # 401 before any 400
             offer, jkt = found, found.token_jkt if found is not None else None
             if found is None:  # a refresh grant's access token: its credential responses gave notification ids too
@@ -366,28 +359,8 @@ class IssuerService:
             if offer.credential_id is None or offer.credential_id != notification_id:
                 raise InvalidNotificationIdError("notification_id was not given with this access token")
             head = audit.append(session, at=now, actor="wallet", action="credential.notified",
-                                target=notification_id, details={"event": event}, hint=self._audit_hint)
-        self._audit_hint.committed(head)
-
-    @contextmanager
-    def _tx_conn(self) -> Iterator[Connection]:
-        """Like :meth:`_tx` on a bare connection (the direct issuance path needs no ORM session)."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except BaseException:
-            self.slots.forget()
-            raise
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        """A transaction whose failure also forgets the allocator's cached list (it may not exist)."""
-        try:
-            with self.sessions.begin() as session:
-                yield session
-        except BaseException:
-            self.slots.forget()
-            raise
+                                target=notification_id, details={"event": event}, hint=self.tx.audit_hint)
+        self.tx.committed(head)
 
     # --- OpenID4VCI -------------------------------------------------------------------------------
     def create_offer(self, actor: str, vct: str, claims: object) -> OfferCreated:
@@ -565,7 +538,7 @@ class IssuerService:
                                         cp1_keys=cp1_keys, iat=iat, exp=cred.exp, signer=signer)
 
             def store() -> tuple[Issued, tuple[int, str]]:
-                with self._tx() as session:
+                with self.tx.session() as session:
                     offer = offers.offer_for_token(session, access_token, now=now)
                     self._offered(offer, config_id, configs)
                     if binding is not None:
@@ -581,17 +554,17 @@ class IssuerService:
                     if set(issued) >= {c for c, (t, _) in configs.items() if t.vct == offer.vct}:
                         offer.state, offer.claims_json = "done", None  # nothing personal kept once all is issued
                     head = audit.append(session, at=now, actor="wallet", action="credential.issued",
-                                        target=offer.credential_id, hint=self._audit_hint,
+                                        target=offer.credential_id, hint=self.tx.audit_hint,
                                         details={"vct": ctype.vct, "format": fmt, "count": len(texts),
                                                  "offer": offer.id})
                     result = Issued(offer.credential_id, texts, [fmt] * len(texts))
                 return result, head
 
-            result, head = _retry_transient(store)
+            result, head = retry_transient(store)
             return result, draft, head
 
         result, draft, head = self._with_signing_key(attempt)
-        self._committed(head, draft)
+        self.tx.committed(head, draft)
         self.erased.set()  # the offer's claims are dropped once its last configuration is issued
         return result
 
@@ -620,7 +593,7 @@ class IssuerService:
                                         iat=signer.signing_time(now), exp=exp, signer=signer)
 
             def store() -> tuple[Issued, tuple[int, str]]:
-                with self._tx() as session:
+                with self.tx.session() as session:
                     grant = refresh.grant_for_token(session, token, now=now)
                     if grant is None:
                         raise InvalidTokenError("access token is unknown or expired")
@@ -631,15 +604,15 @@ class IssuerService:
                     texts = self.issuance.place(session.connection(), draft, now=self.clock.now())
                     grant.issued_configs = ",".join([c for c in grant.issued_configs.split(",") if c] + [config_id])
                     head = audit.append(session, at=now, actor="wallet", action="credential.refreshed",
-                                        target=cred_id, hint=self._audit_hint,
+                                        target=cred_id, hint=self.tx.audit_hint,
                                         details={"vct": ctype.vct, "format": fmt, "count": len(texts)})
                 return Issued(cred_id, texts, [fmt] * len(texts)), head
 
-            result, head = _retry_transient(store)
+            result, head = retry_transient(store)
             return result, draft, head
 
         result, draft, head = self._with_signing_key(attempt)
-        self._committed(head, draft)
+        self.tx.committed(head, draft)
         return result
 
     @staticmethod
@@ -823,18 +796,6 @@ class IssuerService:
             return 0
         self._holder_swept_at = now
         return holder_index.sweep(session, expired_before=now - self.settings.holder_index_retention)
-
-
-def _retry_transient(fn: Callable[[], _T]) -> _T:
-    """Run a transaction again when PostgreSQL aborted it as a deadlock victim or serialization failure
-    (concurrent issuances can wait on each other's status slots); anything else propagates."""
-    for attempt in range(3):
-        try:
-            return fn()
-        except DBAPIError as exc:
-            if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in {"40P01", "40001"}:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def credential_views(session: Session, rows: list[Credential]) -> list[CredentialView]:

@@ -57,7 +57,7 @@ def test_parallel_issuances_get_unique_slots_and_are_anchored_once(db_url, clock
 def test_deadlock_victims_are_retried_and_other_errors_are_not():
     from sqlalchemy.exc import DBAPIError
 
-    from issuer.service import _retry_transient
+    from issuer.transactions import retry_transient
 
     class Orig(Exception):
         def __init__(self, sqlstate):
@@ -74,8 +74,8 @@ def test_deadlock_victims_are_retried_and_other_errors_are_not():
             return "stored"
         return run
 
-    assert _retry_transient(flaky("40P01")) == "stored" and calls == ["40P01", "40P01"]
+    assert retry_transient(flaky("40P01")) == "stored" and calls == ["40P01", "40P01"]
     calls.clear()
     with pytest.raises(DBAPIError):
-        _retry_transient(flaky("23505"))  # a real constraint violation is not retried
+        retry_transient(flaky("23505"))  # a real constraint violation is not retried
     assert calls == ["23505"]
