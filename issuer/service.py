@@ -25,12 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from credcore.errors import (
     AlreadyRevokedError,
-    ChainUnavailableError,
     ConflictError,
     MalformedInputError,
     NotFoundError,
 )
-from credcore.keys import PublicKey, SigningKey
+from credcore.keys import PublicKey
 from credcore.ports import Clock, SaltSource
 from credcore.status_list import Status
 from issuer import audit, holder_index, offers, refresh
@@ -52,10 +51,11 @@ from issuer.errors import (
     UseDpopNonceError,
 )
 from issuer.holder_index import HolderIndex
-from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, KeyWindowClosedError, insert_credential
-from issuer.keys import ActiveKey, IssuerKeyInfo, KeyRing, derive_key
+from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, insert_credential
+from issuer.keys import ActiveKey, KeyRing, derive_key
 from issuer.lease import WorkerLease
 from issuer.settings import IssuerSettings
+from issuer.signing_keys import SigningKeys
 from issuer.status import SlotAllocator, touch_lists
 from issuer.status_publisher import StatusPublisher, sign_list_jwt
 from issuer.store.db import checkpoint
@@ -65,7 +65,6 @@ from issuer.store.models import (
     CredentialTypeRow,
     Offer,
     RefreshGrant,
-    SigningKeyRow,
     StatusListRow,
 )
 from issuer.transactions import Transactions, retry_transient
@@ -163,7 +162,7 @@ class IssuerService:
         self.salts = salts
         self.types = types
         self.chain = chain
-        self.keys = KeyRing(settings.key_passphrase.get_secret_value())
+        self.ring = KeyRing(settings.key_passphrase.get_secret_value())
         self.holders = HolderIndex(derive_key(settings.key_passphrase.get_secret_value(), "holder index"))
         self.dpop_nonces = (dpop_mod.DpopNonces(derive_key(settings.key_passphrase.get_secret_value(), "dpop nonce"),
                                                 settings.dpop_nonce_ttl) if settings.dpop_nonce_ttl else None)
@@ -183,18 +182,16 @@ class IssuerService:
         # The publication rate limit runs on ``timer`` (the monotonic clock in the service), else on ``clock``.
         self.publisher = StatusPublisher(self, interval=settings.status_publish_interval,
                                          timer=timer or (lambda: float(clock.now())))
+        self.keys = SigningKeys(settings, sessions, self.ring, clock=clock, chain=chain, log=self.log,
+                                on_rotated=self.publisher.republish_all)
         #: Set when a credential's status changes, so the worker publishes without waiting for its next round.
         self.wake = threading.Event()
         #: Set when offer claims may have been erased; the worker then checkpoints SQLite's WAL (store/db.py).
         self.erased = threading.Event()
         #: When the worker last deleted expired credentials' holder index rows (None: not yet since start).
         self._holder_swept_at: int | None = None
-        self.issuance = Issuance(keys=self.keys, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
+        self.issuance = Issuance(keys=self.ring, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
                                  status_uri=self.status_uri)
-        self._key_on_chain = chain is None
-        # A gateway that reads our accredited identifier from the chain must have done so before we sign.
-        self._identifier_loaded = not hasattr(chain, "load_identifier")
-        self._closing_pending = chain is not None  # checked once at start: a crash may have come between steps
         self.tx = Transactions(sessions, slots=self.slots, issuance=self.issuance)
 
     # --- identity and start -----------------------------------------------------------------------
@@ -216,7 +213,7 @@ class IssuerService:
         the held offers the holder index lacks."""
         now = self.clock.now()
         with self.sessions.begin() as session:
-            created = self.keys.load(session, now=now)
+            created = self.keys.ring.load(session, now=now)
             self.slots.current_list(session, now=now)
             for row in session.scalars(select(CredentialTypeRow)):
                 self.types.add(parse_type(json.loads(row.definition)))
@@ -224,51 +221,8 @@ class IssuerService:
             if holder_index.forget_ended_offers(session):
                 self.erased.set()
             if created:
-                audit.append(session, at=now, actor="system", action="key.created", target=self.keys.active_kid)
-        self.register_keys()
-
-    def register_keys(self) -> None:
-        """Register keys not yet on chain (first run, or the chain was down then). Best effort; workers retry.
-
-        The chain sets the key's ``validFrom`` to its block time (it refuses windows in the past), and that
-        time is copied back, so the issuer's key list matches what verifiers see.
-        """
-        if self.chain is None:
-            self._key_on_chain = True
-            return
-        if not self._identifier_loaded:
-            try:
-                self.chain.load_identifier()  # type: ignore[attr-defined]
-                self._identifier_loaded = True
-            except Exception as exc:
-                self.log(f"reading our accredited identifier failed ({type(exc).__name__}); will retry")
-                self._key_on_chain = False
-                return
-        # Chain calls outside any transaction: on SQLite a transaction holds the write lock issuance needs.
-        with self.sessions() as session:
-            waiting = session.execute(select(SigningKeyRow.thumbprint, SigningKeyRow.public_jwk)
-                                      .where(SigningKeyRow.on_chain.is_(False))).all()
-        for kid, jwk in waiting:
-            try:
-                receipt = self.chain.add_key(PublicKey.from_jwk(json.loads(jwk)))
-            except Exception as exc:
-                self.log(f"key registration failed ({type(exc).__name__}); will retry")
-                break
-            with self.sessions.begin() as session:
-                row = session.get(SigningKeyRow, kid)
-                assert row is not None
-                row.on_chain = True
-                if receipt.timestamp is not None:
-                    row.valid_from = receipt.timestamp
-                    self.keys.note_valid_from(row.thumbprint, receipt.timestamp)
-        with self.sessions() as session:
-            active = session.scalars(select(SigningKeyRow).where(SigningKeyRow.active.is_(True))).first()
-            self._key_on_chain = active is not None and active.on_chain
-
-    def _require_registered_key(self) -> None:
-        # A credential signed by a key the chain does not know yet could never verify: refuse (retryable).
-        if not self._key_on_chain:
-            raise ChainUnavailableError("the signing key is not registered on chain yet; retry shortly")
+                audit.append(session, at=now, actor="system", action="key.created", target=self.keys.ring.active_kid)
+        self.keys.register()
 
     # --- credential types -------------------------------------------------------------------------
     def configurations(self) -> dict[str, tuple[CredentialType, str]]:
@@ -303,7 +257,7 @@ class IssuerService:
             raise MalformedInputError("need 1 to batch_size + 1 distinct holder keys")
         if len(holder_keys) > 1 and ctype.cp1_profile is None:
             raise MalformedInputError("this credential type has no compact (CP1) form")
-        self._require_registered_key()
+        self.keys.require_registered()
 
         def attempt(signer: ActiveKey) -> tuple[Credential, Draft, list[str], tuple[int, str]]:
             cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=now, signer=signer)
@@ -321,20 +275,9 @@ class IssuerService:
 
             return (cred, draft, *retry_transient(store))
 
-        cred, draft, texts, head = self._with_signing_key(attempt)
+        cred, draft, texts, head = self.keys.with_signing_key(attempt)
         self.tx.committed(head, draft)
         return Issued(cred.id, texts, [SD_JWT_FORMAT] + [CP1_FORMAT] * (len(texts) - 1))
-
-    def _with_signing_key(self, attempt: Callable[[ActiveKey], _T]) -> _T:
-        """Run ``attempt`` with the active key; if a rotation closed that key's window first (another process
-        rotated), pick up the new key and sign again."""
-        for _ in range(3):
-            try:
-                return attempt(self.keys.current)
-            except KeyWindowClosedError:
-                with self.sessions() as session:
-                    self.keys.refresh(session)
-        raise KeyWindowClosedError("the signing key changed during issuance; retry")
 
     def notify(
         self, access_token: str | None, request: object, *, scheme: str = "bearer", dpop: str | None = None
@@ -508,7 +451,7 @@ class IssuerService:
         now = self.clock.now()
         config_id, proofs = offers.parse_credential_request(request)
         configs = self.configurations()
-        self._require_registered_key()
+        self.keys.require_registered()
         with self.sessions() as session:
             found = offers.find_offer_for_token(session, access_token, now=now, lock=False)
             if found is not None:
@@ -563,7 +506,7 @@ class IssuerService:
             result, head = retry_transient(store)
             return result, draft, head
 
-        result, draft, head = self._with_signing_key(attempt)
+        result, draft, head = self.keys.with_signing_key(attempt)
         self.tx.committed(head, draft)
         self.erased.set()  # the offer's claims are dropped once its last configuration is issued
         return result
@@ -611,7 +554,7 @@ class IssuerService:
             result, head = retry_transient(store)
             return result, draft, head
 
-        result, draft, head = self._with_signing_key(attempt)
+        result, draft, head = self.keys.with_signing_key(attempt)
         self.tx.committed(head, draft)
         return result
 
@@ -717,74 +660,17 @@ class IssuerService:
             ]
         return page, verified
 
-    # --- keys -------------------------------------------------------------------------------------
-    def list_keys(self) -> list[IssuerKeyInfo]:
-        with self.sessions() as session:
-            return KeyRing.all_keys(session)
-
-    def rotate_key(self, actor: str) -> IssuerKeyInfo:
-        """New signing key, without a moment where the issuer signs outside a window the chain holds.
-
-        1. the chain registers the new key (open-ended, from its block time); if it cannot, nothing changes (503);
-        2. one transaction here makes it the active key and closes the old key's window at
-           ``U = max(now, validFrom) + key_close_grace`` (issuances store only while ``iat`` and their store
-           time are before ``U``, checked in their own transaction, so they sign again with the new key after);
-        3. the chain's window of the old key is closed at ``U`` or later (retried by the worker until it is).
-        """
-        new_key = SigningKey.generate("P-256")
-        valid_from = self.clock.now()
-        if self.chain is not None:
-            try:
-                receipt = self.chain.add_key(new_key.public_key)
-            except Exception as exc:
-                raise ChainUnavailableError(f"key rotation not accepted by the chain ({type(exc).__name__})") from None
-            valid_from = receipt.timestamp if receipt.timestamp is not None else valid_from
-        until = max(self.clock.now(), valid_from) + self.settings.key_close_grace
-        try:
-            with self.sessions.begin() as session:
-                new, old = self.keys.rotate(session, new_key, valid_from=valid_from, old_until=until)
-                audit.append(session, at=self.clock.now(), actor=actor, action="key.rotated", target=new.thumbprint,
-                             details={"previous": old.thumbprint if old else None})
-        except Exception:
-            with self.sessions() as session:
-                self.keys.refresh(session)
-            raise
-        self._key_on_chain = True
-        self._closing_pending = True
-        self.close_keys_on_chain()
-        self.publisher.republish_all()
-        return new
-
-    def close_keys_on_chain(self) -> None:
-        """Make the chain end every key the issuer closed, at that end or later. Best effort; workers retry."""
-        if self.chain is None:
-            self._closing_pending = False
-            return
-        with self.sessions() as session:
-            closed = KeyRing.closed_keys(session)
-        for kid, until in closed:
-            try:
-                self.chain.close_key(kid, until)
-            except Exception as exc:
-                self.log(f"closing key window on chain failed ({type(exc).__name__}); will retry")
-                return
-        self._closing_pending = False
-
     # --- workers ----------------------------------------------------------------------------------
     def run_workers_once(self, *, force: bool = False) -> None:
         now = self.clock.now()
-        with self.sessions() as session:
-            self.keys.refresh(session)
+        self.keys.refresh()
         with self.sessions.begin() as session:
             if offers.sweep(session, now=now) + refresh.sweep(session, now=now) + self._sweep_holders(session, now):
                 self.erased.set()
         if self.erased.is_set():
             self.erased.clear()
             checkpoint(self.engine)
-        if not self._key_on_chain:
-            self.register_keys()
-        if self._closing_pending:
-            self.close_keys_on_chain()
+        self.keys.retry_pending()
         if self.lease.held():
             self.publisher.run_once(now, force=force)
             self.anchorer.run_once(now, force=force)

@@ -41,7 +41,7 @@ class Publishing(Protocol):
     settings: IssuerSettings
     sessions: sessionmaker[Session]
     clock: Clock
-    keys: KeyRing
+    ring: KeyRing
     chain: ChainGateway | None
     log: Callable[[str], None]
 
@@ -54,7 +54,7 @@ def sign_list_jwt(service: Publishing, session: Session, list_id: int, *, now: i
     As for credentials, a key another process rotated out is noticed here and the list signed with the new one.
     """
     for _ in range(3):
-        signer = service.keys.current
+        signer = service.ring.current
         iat = signer.signing_time(now)
         if not KeyRing.window_closed(session.connection(), signer.kid, at=max(iat, service.clock.now())):
             return sign_status_list_jwt(
@@ -65,7 +65,7 @@ def sign_list_jwt(service: Publishing, session: Session, list_id: int, *, now: i
                 exp=iat + service.settings.status_list_validity,
                 ttl=max(1, int(service.settings.status_publish_interval)),
             )
-        service.keys.refresh(session)
+        service.ring.refresh(session)
     raise KeyWindowClosedError("the signing key changed while signing a status list")
 
 

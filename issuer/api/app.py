@@ -119,7 +119,7 @@ def create_app(
                      wallet_routes=("/.well-known/", "/token", "/nonce", "/credential", "/notification",
                                     "/status-lists/"), not_wallet_routes=("/credentials",),
                      readiness=httpedge.Readiness(probes(svc, stall_s=settings.anchor_stall_s)),
-                     health=lambda: {"issuer": svc.issuer_id, "kid": svc.keys.active_kid},
+                     health=lambda: {"issuer": svc.issuer_id, "kid": svc.keys.ring.active_kid},
                      metrics_token=lambda: token, collectors=lambda: [IssuerCollector(svc)])
     return app
 

@@ -77,7 +77,7 @@ def jwt_vc_issuer_metadata(service: IssuerService) -> dict[str, Any] | None:
         return None
     keys = [
         {**k.public_jwk, "kid": k.thumbprint, "use": "sig", "alg": "ES256"}
-        for k in service.list_keys()
+        for k in service.keys.all()
         if k.on_chain or service.chain is None
     ]
     return {"issuer": iss, "jwks": {"keys": keys}}

@@ -228,11 +228,11 @@ class DeskService:
     # --- operator ---------------------------------------------------------------------------------------
     def keys(self, person: Person) -> list[IssuerKeyInfo]:
         self.require(person, "operator")
-        return sorted(self.issuer.list_keys(), key=lambda k: (not k.active, -k.valid_from))
+        return sorted(self.issuer.keys.all(), key=lambda k: (not k.active, -k.valid_from))
 
     def rotate(self, person: Person) -> IssuerKeyInfo:
         self.require(person, "operator")
-        return self.issuer.rotate_key(person.actor)
+        return self.issuer.keys.rotate(person.actor)
 
     def health(self, person: Person) -> Health:
         self.require(person, "operator", "auditor")

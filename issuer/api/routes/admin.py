@@ -148,7 +148,7 @@ def change_status(
 @router.get("/keys", summary="The issuer's signing keys with their validity windows",
             **_doc(_OPERATOR, 200, KeyList, {}))
 def list_keys(svc: Svc, _: Operator) -> dict[str, Any]:
-    return {"keys": [k.to_json() for k in svc.list_keys()]}
+    return {"keys": [k.to_json() for k in svc.keys.all()]}
 
 
 @router.post("/keys/rotate", summary="Rotate the signing key (registered on chain first)",
@@ -156,7 +156,7 @@ def list_keys(svc: Svc, _: Operator) -> dict[str, Any]:
 async def rotate_key(request: Request, svc: Svc, admin: Operator) -> dict[str, Any]:
     # Chain work runs on its own thread, never one of those serving issuance, metadata and status lists.
     limiter = getattr(request.app.state, "chain_limiter", None)  # set by the app's lifespan
-    return (await anyio.to_thread.run_sync(svc.rotate_key, admin.actor, limiter=limiter)).to_json()
+    return (await anyio.to_thread.run_sync(svc.keys.rotate, admin.actor, limiter=limiter)).to_json()
 
 
 @router.get("/types", summary="Credential types this issuer issues", **_doc(_STAFF, 200, TypeList, {}))

@@ -152,7 +152,7 @@ def test_no_issuance_until_the_signing_key_is_on_chain(sqlite_url, clock, chain)
         svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key)
     chain.down = False
     svc.run_workers_once()
-    assert svc.keys.active_kid in chain.keys
+    assert svc.keys.ring.active_kid in chain.keys
     assert svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key).credential_id
     svc.sessions.kw["bind"].dispose()
 

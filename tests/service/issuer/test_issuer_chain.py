@@ -92,7 +92,7 @@ def check(snapshot, issued, keys, now):
 
 def test_issue_anchor_publish_and_verify_from_the_chain(world):
     w3, deployment, chain, svc, clock, client = world
-    assert chain.trust.key(chain.address, svc.keys.active_kid) is not None  # registered at first start
+    assert chain.trust.key(chain.address, svc.keys.ring.active_kid) is not None  # registered at first start
     issued, keys = issue(client)
     svc.run_workers_once(force=True)
 
@@ -115,7 +115,7 @@ def test_issue_anchor_publish_and_verify_from_the_chain(world):
 
 def test_key_rotation_keeps_old_credentials_verifying(world):
     w3, deployment, chain, svc, clock, client = world
-    old_kid = svc.keys.active_kid
+    old_kid = svc.keys.ring.active_kid
     before, before_keys = issue(client)
     clock.advance(10)
     w3.provider.ethereum_tester.time_travel(clock.now())

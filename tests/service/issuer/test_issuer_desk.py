@@ -327,12 +327,12 @@ def test_auditor_sees_metadata_and_the_audit_log_names_people(desk, service, clo
 
 def test_operator_rotates_the_key_with_confirmation(desk, service):
     sign_in(desk, "park")
-    before = service.keys.active_kid
+    before = service.keys.ring.active_kid
     token = csrf(desk, "/desk/keys")
     assert desk.post("/desk/keys/rotate", data={"csrf": token}).status_code == 400
     assert desk.post("/desk/keys/rotate", data={"csrf": token, "confirm": "yes"}).status_code == 200
-    assert service.keys.active_kid != before
-    assert service.keys.active_kid in desk.get("/desk/keys").text
+    assert service.keys.ring.active_kid != before
+    assert service.keys.ring.active_kid in desk.get("/desk/keys").text
     health = desk.get("/desk/health").text
     assert 'id="queued">' in health
 

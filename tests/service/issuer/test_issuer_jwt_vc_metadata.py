@@ -198,12 +198,12 @@ def test_malformed_metadata_is_refused(doc):
 
 def test_rotated_out_keys_stay_listed(world):
     w3, _, clock, clients, services = world
-    before = services["city"].keys.active_kid
+    before = services["city"].keys.ring.active_kid
     clock.advance(5)
     w3.provider.ethereum_tester.time_travel(clock.now())
     assert clients["city"].post("/v1/keys/rotate", headers=OPERATOR).status_code == 201
     kids = [k["kid"] for k in fetch_metadata(clients, CITY)["jwks"]["keys"]]
-    assert before in kids and services["city"].keys.active_kid in kids
+    assert before in kids and services["city"].keys.ring.active_kid in kids
 
 
 def test_did_ethr_issuer_keeps_its_did_and_its_credentials_verify(world):

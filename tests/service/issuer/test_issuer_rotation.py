@@ -134,7 +134,7 @@ def test_no_credential_is_stranded_by_rotations_under_load(chain_world, db_url):
         kids = []
         for _ in range(ROTATIONS):
             time.sleep(0.8)
-            kids.append(first.rotate_key("operator").thumbprint)
+            kids.append(first.keys.rotate("operator").thumbprint)
         time.sleep(0.8)
     finally:
         stop.set()
@@ -147,7 +147,7 @@ def test_no_credential_is_stranded_by_rotations_under_load(chain_world, db_url):
     failures = _verify_all(w3, deployment, first, issued)
     assert len(issued) > 100
     assert failures == [], f"{len(failures)} of {len(issued)} stranded: {sorted(set(failures))}"
-    for kid, until in {k.thumbprint: k.valid_until for k in first.list_keys()}.items():
+    for kid, until in {k.thumbprint: k.valid_until for k in first.keys.all()}.items():
         on_chain = chain.trust.key(chain.address, kid).valid_until
         assert on_chain == until or (until is not None and on_chain >= until)  # never narrower than the issuer's
     for svc in (first, second):

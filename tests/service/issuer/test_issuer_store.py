@@ -196,13 +196,13 @@ def test_key_is_generated_once_and_stored_sealed(sqlite_url, clock, chain):
     from issuer.api.app import build_service
 
     first = build_service(make_settings(sqlite_url), clock=clock, chain=chain)
-    kid = first.keys.active_kid
+    kid = first.keys.ring.active_kid
     with first.sessions() as s:
         row = s.get(SigningKeyRow, kid)
-        assert row is not None and first.keys.active.secret_bytes() not in row.sealed_secret
+        assert row is not None and first.keys.ring.active.secret_bytes() not in row.sealed_secret
     first.sessions.kw["bind"].dispose()
     again = build_service(make_settings(sqlite_url), clock=clock, chain=chain)
-    assert again.keys.active_kid == kid
+    assert again.keys.ring.active_kid == kid
     again.sessions.kw["bind"].dispose()
     with pytest.raises(InvalidKeyError):
         build_service(make_settings(sqlite_url, key_passphrase=SecretStr("not the one")), clock=clock, chain=chain)
