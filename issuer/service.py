@@ -6,7 +6,7 @@ deliberate exception is a wrong transaction code: the attempt is counted and com
 
 Issuance (issuer/issuance.py) signs one SD-JWT VC and/or single-use CP1 copies, each in its own random
 status slot, before the transaction, and stores slots and queued digests inside it. Status changes bump
-the affected lists; the worker (:meth:`IssuerService.run_workers_once`) publishes changed lists at most every
+the affected lists; the worker (issuer/worker.py) publishes changed lists at most every
 ``status_publish_interval`` and anchors queued digests. See issuer/offers.py for the OpenID4VCI rules.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,7 +33,7 @@ from credcore.ports import Clock, SaltSource
 from credcore.status_list import Status
 from issuer import audit, holder_index, offers, refresh
 from issuer import dpop as dpop_mod
-from issuer.anchoring import Anchorer, AnchorProof, ChainGateway, anchor_proofs
+from issuer.anchoring import AnchorProof, ChainGateway, anchor_proofs
 from issuer.errors import (
     CredentialRequestDeniedError,
     DpopBoundTokenError,
@@ -57,8 +56,7 @@ from issuer.lease import WorkerLease
 from issuer.settings import IssuerSettings
 from issuer.signing_keys import SigningKeys
 from issuer.status import SlotAllocator, touch_lists
-from issuer.status_publisher import StatusPublisher, sign_list_jwt
-from issuer.store.db import checkpoint
+from issuer.status_lists import StatusLists
 from issuer.store.models import (
     Credential,
     CredentialItem,
@@ -69,6 +67,7 @@ from issuer.store.models import (
 )
 from issuer.transactions import Transactions, retry_transient
 from issuer.types import CredentialType, TypeRegistry, parse_type
+from issuer.worker import Worker
 
 __all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant",
            "credential_views"]
@@ -137,7 +136,6 @@ class CredentialView:
 
 _T = TypeVar("_T")
 _STATUS_NAMES = {Status.VALID: "valid", Status.INVALID: "revoked", Status.SUSPENDED: "suspended"}
-_HOLDER_SWEEP_EVERY = 3600
 
 
 class IssuerService:
@@ -162,36 +160,22 @@ class IssuerService:
         self.salts = salts
         self.types = types
         self.chain = chain
-        self.ring = KeyRing(settings.key_passphrase.get_secret_value())
+        ring = KeyRing(settings.key_passphrase.get_secret_value())
         self.holders = HolderIndex(derive_key(settings.key_passphrase.get_secret_value(), "holder index"))
         self.dpop_nonces = (dpop_mod.DpopNonces(derive_key(settings.key_passphrase.get_secret_value(), "dpop nonce"),
                                                 settings.dpop_nonce_ttl) if settings.dpop_nonce_ttl else None)
         self.log = log or (lambda _msg: None)
-        #: Anchoring and status publication run only in the process holding this (issuer/lease.py).
-        self.lease = lease or WorkerLease(self.engine, on_change=self.log)
         self.slots = SlotAllocator(self.engine, size=settings.status_list_size,
                                    max_fill=settings.status_list_max_fill, rng=rng)
-        self.anchorer = Anchorer(
-            sessions,
-            chain,
-            batch_size=settings.anchor_batch_size,
-            interval=settings.anchor_interval,
-            max_backoff=settings.anchor_max_backoff,
-            on_error=self.log,
-        )
         # The publication rate limit runs on ``timer`` (the monotonic clock in the service), else on ``clock``.
-        self.publisher = StatusPublisher(self, interval=settings.status_publish_interval,
-                                         timer=timer or (lambda: float(clock.now())))
-        self.keys = SigningKeys(settings, sessions, self.ring, clock=clock, chain=chain, log=self.log,
-                                on_rotated=self.publisher.republish_all)
-        #: Set when a credential's status changes, so the worker publishes without waiting for its next round.
-        self.wake = threading.Event()
-        #: Set when offer claims may have been erased; the worker then checkpoints SQLite's WAL (store/db.py).
-        self.erased = threading.Event()
-        #: When the worker last deleted expired credentials' holder index rows (None: not yet since start).
-        self._holder_swept_at: int | None = None
-        self.issuance = Issuance(keys=self.ring, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
-                                 status_uri=self.status_uri)
+        self.status = StatusLists(settings, sessions, ring, clock=clock, chain=chain, log=self.log,
+                                  timer=timer or (lambda: float(clock.now())))
+        self.keys = SigningKeys(settings, sessions, ring, clock=clock, chain=chain, log=self.log,
+                                on_rotated=self.status.publisher.republish_all)
+        self.worker = Worker(settings, sessions, clock=clock, chain=chain, keys=self.keys, status=self.status,
+                             lease=lease or WorkerLease(self.engine, on_change=self.log), log=self.log)
+        self.issuance = Issuance(keys=ring, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
+                                 status_uri=self.status.status_uri)
         self.tx = Transactions(sessions, slots=self.slots, issuance=self.issuance)
 
     # --- identity and start -----------------------------------------------------------------------
@@ -205,9 +189,6 @@ class IssuerService:
     def base_url(self) -> str:
         return self.settings.base_url.rstrip("/")
 
-    def status_uri(self, list_id: int) -> str:
-        return f"{self.base_url}/status-lists/{list_id}"
-
     def start(self) -> None:
         """Load (or create) the signing key, open the first status list, load operator-added types, index
         the held offers the holder index lacks."""
@@ -219,7 +200,7 @@ class IssuerService:
                 self.types.add(parse_type(json.loads(row.definition)))
             self.holders.index_held_offers(session)
             if holder_index.forget_ended_offers(session):
-                self.erased.set()
+                self.worker.erased.set()
             if created:
                 audit.append(session, at=now, actor="system", action="key.created", target=self.keys.ring.active_kid)
         self.keys.register()
@@ -390,7 +371,7 @@ class IssuerService:
                                                        claims_json=result.offer.claims_json, now=now,
                                                        ttl=self.settings.refresh_token_ttl)
         if result.error is not None:
-            self.erased.set()  # a locked or expired offer's claims were just dropped
+            self.worker.erased.set()  # a locked or expired offer's claims were just dropped
             raise result.error
         assert result.access_token is not None
         kind = "Bearer" if proof is None else "DPoP"
@@ -508,7 +489,7 @@ class IssuerService:
 
         result, draft, head = self.keys.with_signing_key(attempt)
         self.tx.committed(head, draft)
-        self.erased.set()  # the offer's claims are dropped once its last configuration is issued
+        self.worker.erased.set()  # the offer's claims are dropped once its last configuration is issued
         return result
 
     def _reissue(self, token: str, config_id: str, proofs: list[Any],
@@ -621,33 +602,23 @@ class IssuerService:
             cred.status = int(target)
             if target == Status.INVALID:
                 refresh.forget(session, cred.id)  # revocation is final: no refresh will ever need the claims
-                self.erased.set()
+                self.worker.erased.set()
             lists = touch_lists(session, cred.id)
             session.flush()
             for list_id in lists:  # signed now, not at the next publication: verifiers enforce it during an outage
                 row = session.get(StatusListRow, list_id)
                 assert row is not None
-                row.pending_jwt = sign_list_jwt(self, session, list_id, now=now)
+                row.pending_jwt = self.status.sign(session, list_id, now=now)
             details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
             audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
             session.flush()
             view = credential_views(session, [cred])[0]
-        self.wake.set()
+        self.worker.wake.set()
         return view
 
     def anchor(self, credential_id: str) -> list[AnchorProof]:
         with self.sessions() as session:
             return anchor_proofs(session, credential_id)
-
-    def served_status_list(self, list_id: int) -> str | None:
-        with self.sessions() as session:
-            return StatusPublisher.served(session, list_id)
-
-    def latest_status_list(self, list_id: int) -> str | None:
-        """The newest signed list: one whose digest is not on chain yet if there is one, else the served one."""
-        with self.sessions() as session:
-            row = session.get(StatusListRow, list_id)
-            return None if row is None else (row.pending_jwt or row.jwt)
 
     def audit_entries(self, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """A page of the audit log, and how many events verified from genesis (raises if the chain is broken)."""
@@ -659,29 +630,6 @@ class IssuerService:
                 for e in audit.entries(session, after=after, limit=limit)
             ]
         return page, verified
-
-    # --- workers ----------------------------------------------------------------------------------
-    def run_workers_once(self, *, force: bool = False) -> None:
-        now = self.clock.now()
-        self.keys.refresh()
-        with self.sessions.begin() as session:
-            if offers.sweep(session, now=now) + refresh.sweep(session, now=now) + self._sweep_holders(session, now):
-                self.erased.set()
-        if self.erased.is_set():
-            self.erased.clear()
-            checkpoint(self.engine)
-        self.keys.retry_pending()
-        if self.lease.held():
-            self.publisher.run_once(now, force=force)
-            self.anchorer.run_once(now, force=force)
-
-
-    def _sweep_holders(self, session: Session, now: int) -> int:
-        # Retention is counted in days: once an hour is enough, and spares a scan of credentials every round.
-        if self._holder_swept_at is not None and now - self._holder_swept_at < _HOLDER_SWEEP_EVERY:
-            return 0
-        self._holder_swept_at = now
-        return holder_index.sweep(session, expired_before=now - self.settings.holder_index_retention)
 
 
 def credential_views(session: Session, rows: list[Credential]) -> list[CredentialView]:

@@ -8,7 +8,7 @@ is ``max_fill`` full and the next list is opened, so a draw succeeds with probab
 ``1 - max_fill``. Fill is counted only after collisions (which is when it can matter), and then only when a
 round lost half its draws or every 16th collision, so a busy issuer does not count rows on every request.
 
-A status change bumps the list's ``version``; the publisher (:mod:`issuer.service`) signs a fresh
+A status change bumps the list's ``version``; the publisher (:mod:`issuer.status_publisher`) signs a fresh
 ``statuslist+jwt`` for lists whose published version is behind and writes its digest to the chain.
 """
 

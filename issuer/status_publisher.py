@@ -35,8 +35,8 @@ __all__ = ["Publishing", "StatusPublisher", "sign_list_jwt"]
 
 
 class Publishing(Protocol):
-    """What signing and publishing lists take from the issuer (issuer.service.IssuerService has it all), so this
-    module does not import the service that builds it."""
+    """What signing and publishing lists take from the issuer (issuer/status_lists.py's StatusLists has it all),
+    so this module does not import the service that builds it."""
 
     settings: IssuerSettings
     sessions: sessionmaker[Session]

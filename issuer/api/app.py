@@ -93,10 +93,10 @@ def create_app(
             yield
         finally:
             stop.set()
-            svc.wake.set()
+            svc.worker.wake.set()
             if worker is not None:
                 worker.join(timeout=10)
-            svc.lease.release()
+            svc.worker.lease.release()
             svc.sessions.kw["bind"].dispose()
 
     app = FastAPI(title="civicpass issuer", version="0.1.0", lifespan=lifespan)
@@ -127,11 +127,11 @@ def create_app(
 def _work(svc: IssuerService, stop: threading.Event) -> None:
     period = min(1.0, svc.settings.anchor_interval, svc.settings.status_publish_interval)
     while not stop.is_set():
-        svc.wake.clear()
+        svc.worker.wake.clear()
         try:
-            svc.run_workers_once()
+            svc.worker.run_once()
         except Exception as exc:  # the worker must survive a bad round (e.g. database restarting)
             _log.warning("issuer worker round failed (%s)", type(exc).__name__, exc_info=True)
         # A status change wakes the worker at once; a publication the rate limit holds back is due the moment
         # the limit lapses, not at the next whole round.
-        svc.wake.wait(min(period, svc.publisher.seconds_until_allowed() or period))
+        svc.worker.wake.wait(min(period, svc.status.publisher.seconds_until_allowed() or period))

@@ -94,7 +94,7 @@ def _with_dpop_nonce(svc: IssuerService, request: Request, headers: dict[str, st
 
 @router.get("/status-lists/{list_id}")
 def status_list(svc: Svc, list_id: int) -> Response:
-    token = svc.served_status_list(list_id)
+    token = svc.status.served(list_id)
     if token is None:
         raise NotFoundError("no published status list with this id")
     return Response(token, media_type="application/statuslist+jwt", headers={"Cache-Control": "max-age=60"})
@@ -103,7 +103,7 @@ def status_list(svc: Svc, list_id: int) -> Response:
 @router.get("/status-lists/{list_id}/latest")
 def latest_status_list(svc: Svc, list_id: int) -> Response:
     """The newest signed list, ahead of the chain while it is down; verifiers take only stricter statuses from it."""
-    token = svc.latest_status_list(list_id)
+    token = svc.status.latest(list_id)
     if token is None:
         raise NotFoundError("no status list with this id")
     return Response(token, media_type="application/statuslist+jwt", headers={"Cache-Control": "no-cache"})

@@ -181,7 +181,7 @@ def test_revoke_suspend_reinstate_change_the_published_list(client, service, clo
     cid = body["id"]
     sd, cp = body["credentials"][0]["credential"], body["credentials"][1]["credential"]
     idx_sd = sdjwt.unsafe_decode(sd)["payload"]["status"]["status_list"]["idx"]
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
 
     def status_now():
         from credcore import jws
@@ -194,12 +194,12 @@ def test_revoke_suspend_reinstate_change_the_published_list(client, service, clo
     assert client.post(f"/v1/credentials/{cid}/suspend", headers=OPERATOR).json()["status"] == "suspended"
     assert status_now() == Status.VALID  # not yet published: the publisher runs at most every interval
     clock.advance(2)
-    service.run_workers_once()
+    service.worker.run_once()
     assert status_now() == Status.SUSPENDED
     assert client.post(f"/v1/credentials/{cid}/reinstate", headers=OPERATOR).json()["status"] == "valid"
     assert client.post(f"/v1/credentials/{cid}/revoke", headers=OPERATOR).json()["status"] == "revoked"
     clock.advance(2)
-    service.run_workers_once()
+    service.worker.run_once()
     assert status_now() == Status.INVALID
 
     trust = trust_from_issuer(client, service.issuer_id, [1])
@@ -216,7 +216,7 @@ def test_status_list_digest_goes_to_the_chain(client, service, chain):
     import hashlib
 
     issue(client)
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     token = client.get("/status-lists/1").text
     assert chain.statuses[1][-1] == hashlib.sha256(token.encode("ascii")).digest()
 
@@ -235,26 +235,26 @@ def test_the_list_whose_digest_goes_to_the_chain_is_served_before_it_is_sent(cli
 
     chain.publish_status = publish_status
     body, _ = issue(client)
-    service.run_workers_once(force=True)  # the first list: nothing was served before it
+    service.worker.run_once(force=True)  # the first list: nothing was served before it
     client.post(f"/v1/credentials/{body['id']}/suspend", headers=OPERATOR)
     clock.advance(5)
-    service.run_workers_once()
+    service.worker.run_once()
     assert served_when_sent == [True, True]
     assert client.get("/status-lists/1/latest").text == client.get("/status-lists/1").text
 
 
 def test_status_list_not_published_while_the_chain_is_down(client, service, chain, clock):
     body, _ = issue(client)
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     served = client.get("/status-lists/1").text
     client.post(f"/v1/credentials/{body['id']}/revoke", headers=OPERATOR)
     chain.down = True
     clock.advance(5)
-    service.run_workers_once()
+    service.worker.run_once()
     assert client.get("/status-lists/1").text == served  # still the one the chain knows
     chain.down = False
     clock.advance(5)
-    service.run_workers_once()
+    service.worker.run_once()
     assert client.get("/status-lists/1").text != served
 
 
@@ -286,17 +286,17 @@ def test_every_change_is_in_the_hash_chained_audit_log(client):
 def test_publication_is_rate_limited_not_clocked(client, service, clock, chain):
     # The interval limits how often lists go out; it does not make a change after a quiet spell wait for a tick.
     body, _ = issue(client)
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     published = len(chain.statuses[1])
     clock.advance(5)
-    service.run_workers_once()  # nothing changed: nothing published, and the limit does not restart
-    assert len(chain.statuses[1]) == published and service.publisher.seconds_until_allowed() == 0
-    assert not service.wake.is_set()
+    service.worker.run_once()  # nothing changed: nothing published, and the limit does not restart
+    assert len(chain.statuses[1]) == published and service.status.publisher.seconds_until_allowed() == 0
+    assert not service.worker.wake.is_set()
     client.post(f"/v1/credentials/{body['id']}/revoke", headers=OPERATOR)
-    assert service.wake.is_set()  # the worker thread would run its round now
-    service.run_workers_once()
+    assert service.worker.wake.is_set()  # the worker thread would run its round now
+    service.worker.run_once()
     assert len(chain.statuses[1]) == published + 1
-    assert service.publisher.seconds_until_allowed() == 1.0  # the settings' interval, on the test clock
+    assert service.status.publisher.seconds_until_allowed() == 1.0  # the settings' interval, on the test clock
 
 
 def test_worker_wakes_for_changes_and_when_the_limit_lapses():
@@ -310,9 +310,8 @@ def test_worker_wakes_for_changes_and_when_the_limit_lapses():
     wait = {"left": 0.2}
     svc = SimpleNamespace(
         settings=SimpleNamespace(anchor_interval=30, status_publish_interval=30),
-        wake=threading.Event(),
-        publisher=SimpleNamespace(seconds_until_allowed=lambda: wait["left"]),
-        run_workers_once=lambda: rounds.append(time.monotonic()),
+        worker=SimpleNamespace(wake=threading.Event(), run_once=lambda: rounds.append(time.monotonic())),
+        status=SimpleNamespace(publisher=SimpleNamespace(seconds_until_allowed=lambda: wait["left"])),
     )
     stop = threading.Event()
     worker = threading.Thread(target=_work, args=(svc, stop))
@@ -324,13 +323,13 @@ def test_worker_wakes_for_changes_and_when_the_limit_lapses():
         wait["left"] = 0.0
         time.sleep(0.05)
         before = len(rounds)
-        svc.wake.set()
+        svc.worker.wake.set()
         deadline = time.monotonic() + 0.5
         while len(rounds) == before:
             assert time.monotonic() < deadline, "a status change did not wake the worker"
             time.sleep(0.01)
     finally:
         stop.set()
-        svc.wake.set()
+        svc.worker.wake.set()
         worker.join(timeout=5)
     assert not worker.is_alive()

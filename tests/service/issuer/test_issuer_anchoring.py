@@ -34,7 +34,7 @@ def test_issued_digests_are_queued_then_anchored_with_valid_proofs(client, servi
     ids = [issue(client) for _ in range(3)]
     assert queued(service) == 9
     assert {i["state"] for i in anchor_of(client, ids[0])} == {"queued"}
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     assert queued(service) == 0
     for cid in ids:
         items = anchor_of(client, cid)
@@ -60,17 +60,17 @@ def test_batches_form_at_batch_size_or_interval(settings, clock, chain, tmp_path
 
     pub = [PublicKey.from_jwk(k.jwk) for k in keys]
     svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)  # 3 digests: below the batch size
-    svc.run_workers_once()
+    svc.worker.run_once()
     assert len(chain.anchors) == 1  # the first round is always due
     svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)
     clock.advance(5)
-    svc.run_workers_once()
+    svc.worker.run_once()
     assert len(chain.anchors) == 1  # 3 waiting, interval not over
     svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)
-    svc.run_workers_once()
+    svc.worker.run_once()
     assert len(chain.anchors) == 2 and sorted(chain.anchors.values()) == [3, 4]  # 6 waiting: one full batch of 4
     clock.advance(30)
-    svc.run_workers_once()
+    svc.worker.run_once()
     assert sorted(chain.anchors.values()) == [2, 3, 4]
     svc.sessions.kw["bind"].dispose()
 
@@ -78,17 +78,17 @@ def test_batches_form_at_batch_size_or_interval(settings, clock, chain, tmp_path
 def test_chain_down_issuance_succeeds_and_anchoring_retries_with_backoff(client, service, chain, clock):
     chain.down = True
     cid = issue(client)
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     items = anchor_of(client, cid)
     assert {i["state"] for i in items} == {"pending"} and chain.anchors == {}
     with service.sessions() as s:
         batch = s.scalars(select(AnchorBatch)).one()
         assert batch.attempts == 1 and batch.next_attempt_at == clock.now() + 2
     chain.down = False
-    service.run_workers_once()  # not due yet: backing off
+    service.worker.run_once()  # not due yet: backing off
     assert chain.anchors == {}
     clock.advance(2)
-    service.run_workers_once()
+    service.worker.run_once()
     assert {i["state"] for i in anchor_of(client, cid)} == {"anchored"}
     assert chain.anchor_calls == 1
 
@@ -102,11 +102,11 @@ def test_crash_after_send_is_not_anchored_twice(client, service, chain, clock):
         raise TimeoutError("receipt lost")
 
     chain.anchor_root = sent_then_lost
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     assert {i["state"] for i in anchor_of(client, cid)} == {"pending"}
     chain.anchor_root = real
     clock.advance(10)
-    service.run_workers_once()
+    service.worker.run_once()
     assert {i["state"] for i in anchor_of(client, cid)} == {"anchored"}
     assert chain.anchor_calls == 1 and len(chain.anchors) == 1
 
@@ -119,9 +119,9 @@ def test_without_a_chain_digests_stay_queued(sqlite_url, clock):
 
     svc = build_service(make_settings(sqlite_url), clock=clock, chain=None)
     svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, [PublicKey.from_jwk(HolderKey().jwk)])
-    svc.run_workers_once(force=True)
+    svc.worker.run_once(force=True)
     assert queued(svc) == 1
-    assert svc.served_status_list(1) is not None  # status lists are still served
+    assert svc.status.served(1) is not None  # status lists are still served
     svc.sessions.kw["bind"].dispose()
 
 
@@ -133,7 +133,7 @@ def test_unknown_credential_anchor_is_404(client):
 @pytest.mark.parametrize("copies", [0, 10])
 def test_every_artefact_has_its_own_leaf(client, service, copies):
     cid = issue(client, copies)
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     items = anchor_of(client, cid)
     assert len(items) == copies + 1 and len({i["digest"] for i in items}) == copies + 1
 
@@ -151,7 +151,7 @@ def test_no_issuance_until_the_signing_key_is_on_chain(sqlite_url, clock, chain)
     with pytest.raises(ChainUnavailableError):  # a credential no verifier could check is not issued
         svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key)
     chain.down = False
-    svc.run_workers_once()
+    svc.worker.run_once()
     assert svc.keys.ring.active_kid in chain.keys
     assert svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key).credential_id
     svc.sessions.kw["bind"].dispose()

@@ -94,7 +94,7 @@ def test_issue_anchor_publish_and_verify_from_the_chain(world):
     w3, deployment, chain, svc, clock, client = world
     assert chain.trust.key(chain.address, svc.keys.ring.active_kid) is not None  # registered at first start
     issued, keys = issue(client)
-    svc.run_workers_once(force=True)
+    svc.worker.run_once(force=True)
 
     snapshot = chain_snapshot(w3, deployment, client, clock.now())
     assert check(snapshot, issued, keys, clock.now()) == (None, None)
@@ -108,7 +108,7 @@ def test_issue_anchor_publish_and_verify_from_the_chain(world):
 
     assert client.post(f"/v1/credentials/{issued['id']}/revoke", headers=OPERATOR).status_code == 200
     clock.advance(2)
-    svc.run_workers_once()
+    svc.worker.run_once()
     snapshot = chain_snapshot(w3, deployment, client, clock.now())
     assert check(snapshot, issued, keys, clock.now()) == ("revoked", "revoked")
 
@@ -124,7 +124,7 @@ def test_key_rotation_keeps_old_credentials_verifying(world):
     clock.advance(10)
     w3.provider.ethereum_tester.time_travel(clock.now())
     after, after_keys = issue(client)
-    svc.run_workers_once(force=True)
+    svc.worker.run_once(force=True)
 
     keys = client.get("/v1/keys", headers=OPERATOR).json()["keys"]
     assert [k["active"] for k in keys] == [False, True] and all(k["on_chain"] for k in keys)
@@ -145,12 +145,12 @@ def test_chain_down_then_back(world, monkeypatch):
 
     monkeypatch.setattr(chain, "anchor_root", down)
     issued, _ = issue(client)
-    svc.run_workers_once(force=True)
+    svc.worker.run_once(force=True)
     assert {i["state"] for i in client.get(f"/v1/credentials/{issued['id']}/anchor", headers=CLERK).json()["items"]
             } == {"pending"}
     monkeypatch.setattr(chain, "anchor_root", real)
     clock.advance(60)
-    svc.run_workers_once()
+    svc.worker.run_once()
     items = client.get(f"/v1/credentials/{issued['id']}/anchor", headers=CLERK).json()["items"]
     assert {i["state"] for i in items} == {"anchored"}
     assert chain.anchors.anchor_of(bytes.fromhex(items[0]["root"][2:])) is not None

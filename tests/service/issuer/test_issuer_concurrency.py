@@ -41,7 +41,7 @@ def test_parallel_issuances_get_unique_slots_and_are_anchored_once(db_url, clock
             assert used <= 256
         assert audit.verify_chain(s) == 101  # key.created + 100 issuances
 
-    svc.run_workers_once(force=True)
+    svc.worker.run_once(force=True)
     with svc.sessions() as s:
         assert s.scalar(select(func.count()).where(CredentialItem.batch_id.is_(None))) == 0
         batches = s.scalars(select(AnchorBatch)).all()

@@ -53,7 +53,7 @@ def test_claims_of_a_completed_offer_are_gone_from_the_database_and_its_wal(tmp_
             on_disk = db.read_bytes() + (tmp_path / "issuer.db-wal").read_bytes()
             assert secret in on_disk  # the open offer keeps them (this test can see them)
             Wallet(c, clock.now()).receive(r.json()["credential_offer_uri"], r.json()["tx_code"], copies=2)
-            svc.run_workers_once()  # the worker's round: the WAL is checkpointed after an erasure
+            svc.worker.run_once()  # the worker's round: the WAL is checkpointed after an erasure
             for name in ("issuer.db", "issuer.db-wal"):
                 path = tmp_path / name
                 assert not path.exists() or secret not in path.read_bytes(), name

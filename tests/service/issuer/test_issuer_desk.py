@@ -265,7 +265,7 @@ def test_lookup_by_office_and_holder_and_a_revocation_with_reason(desk, service,
     assert r.status_code == 303
     state = desk.get(f"/desk/credentials/{cid}/state").json()
     assert state["status"] == "revoked" and state["published"] is False
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     assert desk.get(f"/desk/credentials/{cid}/state").json()["published"] is True
     events, _ = service.audit_entries(after=0, limit=1000)
     revoke = [e for e in events if e["action"] == "credential.revoke"]

@@ -31,11 +31,11 @@ def test_an_offer_that_expires_unredeemed_loses_its_rows_and_a_redeemed_one_keep
     Wallet(client, clock.now()).receive(redeemed.uri, redeemed.tx_code, copies=1)
     assert rows(service) == {unredeemed.offer_id: 2, redeemed.offer_id: 2}  # name and birth date
     clock.advance(settings.offer_ttl - 1)
-    service.run_workers_once()
+    service.worker.run_once()
     assert rows(service) == {unredeemed.offer_id: 2, redeemed.offer_id: 2}  # still redeemable
     clock.advance(2)
-    service.erased.clear()
-    service.run_workers_once()
+    service.worker.erased.clear()
+    service.worker.run_once()
     assert rows(service) == {redeemed.offer_id: 2}  # its credential is still found
     with service.sessions() as s:
         assert s.get(Offer, unredeemed.offer_id).state == "expired"
@@ -66,11 +66,11 @@ def test_a_credentials_rows_go_the_retention_after_it_expires(client, service, c
     assert set(before) == {made.offer_id, direct}
 
     clock.advance(min(exps) + settings.holder_index_retention - clock.now())  # expired, but within the retention
-    service.run_workers_once()
+    service.worker.run_once()
     assert rows(service) == before
     clock.advance(max(exps) - min(exps) + 3601)  # the worker looks again within the hour
-    service.erased.clear()
-    service.run_workers_once()
+    service.worker.erased.clear()
+    service.worker.run_once()
     assert rows(service) == {}
 
 
@@ -81,4 +81,4 @@ def test_a_start_deletes_the_rows_an_older_issuer_left_for_ended_offers(client, 
     assert set(rows(service)) == {ended.offer_id, open_.offer_id}
     service.start()
     assert rows(service) == {open_.offer_id: 2}
-    assert service.erased.is_set()  # the worker checkpoints SQLite's log after the deletion
+    assert service.worker.erased.is_set()  # the worker checkpoints SQLite's log after the deletion

@@ -134,7 +134,7 @@ def test_https_issuer_signs_with_its_url_and_the_keys_its_metadata_lists(world):
 def test_a_generic_library_verifies_by_the_well_known_route_and_our_verifier_takes_its_presentation(world, tmp_path):
     w3, deployment, _, clients, services = world
     text, holder = issue(clients["city"])
-    services["city"].run_workers_once(force=True)
+    services["city"].worker.run_once(force=True)
     seen = []
 
     def issuer_key(iss, header):  # sd-jwt's hook: all it gets is iss and the header; it goes to the web
@@ -211,7 +211,7 @@ def test_did_ethr_issuer_keeps_its_did_and_its_credentials_verify(world):
     text, holder = issue(clients["legacy"])
     iss = sdjwt.unsafe_decode(text)["payload"]["iss"]
     assert iss.startswith("did:ethr:") and iss == services["legacy"].issuer_id
-    services["legacy"].run_workers_once(force=True)
+    services["legacy"].worker.run_once(force=True)
     pres = sdjwt.present_sd_jwt(text, disclose=["city"], holder_key=holder, audience="a", nonce="n", now=clock.now())
     result = verify_presentation(pres, trust=chain_trust(w3, deployment, clock.now(), clients), now=clock.now(),
                                  audience="a", nonce="n")

@@ -60,7 +60,7 @@ def test_full_exchange_resident_credentials_verify(client, service, clock):
     body = offer(client)
     wallet = Wallet(client, clock.now())
     got = wallet.receive(body["credential_offer_uri"], body["tx_code"], copies=4)
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     trust = trust_from_issuer(client, service.issuer_id, [1])
 
     # SD-JWT VC: bound to the first proof key; disclose two claims only
@@ -240,7 +240,7 @@ def test_sd_jwt_batch_gives_one_unlinkable_credential_per_proof_key(redeemed, se
     assert r.status_code == 200, r.text
     creds = [c["credential"] for c in r.json()["credentials"]]
     assert len(creds) == 3 and len(set(creds)) == 3
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     trust = trust_from_issuer(client, service.issuer_id, [1])
     seen = []
     for text, key in zip(creds, keys, strict=True):
@@ -348,11 +348,11 @@ def test_unredeemed_offers_lose_their_claims_when_they_expire(client, service, c
     token = wallet.token(wallet.parse_offer(kept["credential_offer_uri"]).code, kept["tx_code"])
     assert token.status_code == 200
     clock.advance(settings.offer_ttl - 1)
-    service.run_workers_once()
+    service.worker.run_once()
     with service.sessions() as s:
         assert s.get(Offer, body["offer_id"]).claims_json is not None  # still redeemable
     clock.advance(2)
-    service.run_workers_once()
+    service.worker.run_once()
     with service.sessions() as s:
         gone = s.get(Offer, body["offer_id"])
         assert gone.state == "expired" and gone.claims_json is None

@@ -74,7 +74,7 @@ def _node(node_modules: Path, script: Path, payload: dict[str, Any]) -> dict[str
 
 def _trust(base: str, service: Any) -> TrustSnapshot:
     """What the issuer publishes: its keys, and its status lists (signature-checked)."""
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     keys = tuple(IssuerKey(PublicKey.from_jwk(k["jwk"]), k["valid_from"], k["valid_until"])
                  for k in httpx.get(f"{base}/v1/keys", headers=OPERATOR).json()["keys"])
     records = []

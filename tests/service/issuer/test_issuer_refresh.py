@@ -103,7 +103,7 @@ def test_refresh_gives_a_new_batch_of_the_same_credential_that_verifies(client, 
     original = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"]
     assert len(original) == 1 and original[0]["copies"] == 2 + 3 + 5  # one credential: the batch is more of it
 
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     trust = trust_of(client, service.issuer_id, [1])
     now = clock.now()
     for c, h in zip([c["credential"] for c in sd.json()["credentials"]], sd_keys, strict=True):
@@ -123,7 +123,7 @@ def test_refresh_gives_a_new_batch_of_the_same_credential_that_verifies(client, 
     # revoking the credential revokes the refreshed copies too (same credential, same status)
     cid = original[0]["id"]
     assert client.post(f"/v1/credentials/{cid}/revoke", headers=OPERATOR).status_code == 200
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     trust = trust_of(client, service.issuer_id, [1])
     c, h = copies.json()["credentials"][0]["credential"], cp1_keys[0]
     qr = cp1.present_cp1(b64u_decode(c), holder_key=signing_key_of(h), now=now)
@@ -195,10 +195,10 @@ def test_grants_are_deleted_with_their_sealed_claims_when_expired(client, clock,
             return int(conn.execute(text("SELECT count(*) FROM refresh_grants")).scalar_one())
 
     assert grants() == 1
-    service.run_workers_once()
+    service.worker.run_once()
     assert grants() == 1
     clock.advance(settings.refresh_token_ttl)
-    service.run_workers_once()
+    service.worker.run_once()
     assert grants() == 0
     r = refresh(client, clock, granted[0], granted[1]["refresh_token"])
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"

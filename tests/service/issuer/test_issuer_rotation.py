@@ -87,7 +87,7 @@ def _verify_all(w3, deployment, svc: IssuerService, issued: list[tuple[str, Hold
     now = max(int(time.time()), int(w3.eth.get_block("latest")["timestamp"])) + 1
     state = TrustSync(w3, deployment).sync()
     for pending in state.pending_status_lists:
-        token = svc.served_status_list(int(pending.uri.rsplit("/", 1)[1]))
+        token = svc.status.served(int(pending.uri.rsplit("/", 1)[1]))
         kid = jws.parse(token, typ="statuslist+jwt").header["kid"]
         key = next(k for k in state.snapshot(now=now).issuer(pending.issuer_id).keys if k.thumbprint == kid)
         parsed = verify_status_list_jwt(token, key.public_key, now=now, expected_uri=pending.uri)
@@ -142,7 +142,7 @@ def test_no_credential_is_stranded_by_rotations_under_load(chain_world, db_url):
             t.join()
     assert not errors, errors
     assert len(set(kids)) == ROTATIONS
-    first.run_workers_once(force=True)
+    first.worker.run_once(force=True)
 
     failures = _verify_all(w3, deployment, first, issued)
     assert len(issued) > 100

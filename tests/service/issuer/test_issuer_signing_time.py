@@ -50,7 +50,7 @@ def test_credentials_and_status_lists_are_never_dated_before_the_keys_chain_vali
     (sd_jwt,) = [c["credential"] for c in issued.json()["credentials"]]
     assert unsafe_decode(sd_jwt)["payload"]["iat"] >= key["valid_from"]
 
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     lists = [r for r in (client.get(f"/status-lists/{i}") for i in range(1, 4)) if r.status_code == 200]
     assert lists
     for served in lists:

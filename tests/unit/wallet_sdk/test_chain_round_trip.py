@@ -93,12 +93,12 @@ def test_accept_check_status_and_keep_anchor_proofs_from_the_chain(
     [entry] = json.loads(capsys.readouterr().out)
     assert entry["issuer"].startswith("did:ethr:")
 
-    svc.run_workers_once(force=True)  # anchors the batch, publishes the status list digest on chain
+    svc.worker.run_once(force=True)  # anchors the batch, publishes the status list digest on chain
     assert main(["wallet", "status", entry["id"], *args]) == 0
     cid = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"][0]["id"]
     assert client.post(f"/v1/credentials/{cid}/revoke", headers=OPERATOR).status_code == 200
     clock.t += 2
-    svc.run_workers_once(force=True)  # publishes the changed list and its new digest
+    svc.worker.run_once(force=True)  # publishes the changed list and its new digest
     capsys.readouterr()
     assert main(["wallet", "status", entry["id"], *args]) == 1
     assert "revoked" in capsys.readouterr().out

@@ -71,7 +71,7 @@ def issuer(tmp_path: Path, clock: Clock) -> Iterator[tuple[TestClient, Any]]:
 
 def _trust(client: TestClient, service: Any) -> TrustSnapshot:
     """Issuer keys from its key list; every published status list, signature-checked."""
-    service.run_workers_once(force=True)
+    service.worker.run_once(force=True)
     keys = tuple(IssuerKey(PublicKey.from_jwk(k["jwk"]), k["valid_from"], k["valid_until"])
                  for k in client.get("/v1/keys", headers=OPERATOR).json()["keys"])  # fmt: skip
     records = []
@@ -305,7 +305,7 @@ def test_anchor_proofs_and_chain_digests_with_an_anchoring_issuer(tmp_path: Path
         stored = receive(wallet, offer["credential_offer_uri"], tx_code=offer["tx_code"], http=client, trust=trust,
                          now=clock.now(), copies=2, allow_http=True)  # fmt: skip
         assert stored.issuer == chain.issuer_id
-        service.run_workers_once(force=True)
+        service.worker.run_once(force=True)
         cid = client.get("/v1/credentials", headers=OPERATOR).json()["credentials"][0]["id"]
         items = client.get(f"/v1/credentials/{cid}/anchor", headers=OPERATOR).json()["items"]
         anchored = dataclasses.replace(trust, anchored_roots=frozenset(chain.roots))
