@@ -33,7 +33,7 @@ from issuer.store.models import Credential, CredentialItem, table_of
 from issuer.store.rows import RowInsert
 from issuer.types import CredentialType
 
-__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "KeyWindowClosedError", "insert_credential"]
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Draft", "Issuance", "Issued", "KeyWindowClosedError", "insert_credential"]
 
 SD_JWT_FORMAT = "dc+sd-jwt"
 #: Our own format identifier for the compact credential: ``credential`` is base64url(COSE_Sign1).
@@ -48,6 +48,15 @@ class KeyWindowClosedError(ConflictError):
     """The draft's key was rotated out before its ``iat`` or before it could be stored: sign it again."""
 
     code = "signing_key_rotated"
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What one issuance returns: the credential's id and its signed artefacts, each with its format."""
+
+    credential_id: str
+    credentials: list[str]
+    formats: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -15,25 +15,18 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from credcore.errors import (
-    AlreadyRevokedError,
-    ConflictError,
-    MalformedInputError,
-    NotFoundError,
-)
-from credcore.keys import PublicKey
 from credcore.ports import Clock, SaltSource
-from credcore.status_list import Status
 from issuer import audit, holder_index, offers, refresh
 from issuer import dpop as dpop_mod
-from issuer.anchoring import AnchorProof, ChainGateway, anchor_proofs
+from issuer.admin import AdminService
+from issuer.anchoring import ChainGateway
 from issuer.errors import (
     CredentialRequestDeniedError,
     DpopBoundTokenError,
@@ -44,33 +37,29 @@ from issuer.errors import (
     OAuthRequestError,
     ResourceDpopProofError,
     ResourceUseDpopNonceError,
-    TypeConflictError,
     UnknownConfigurationError,
     UnsupportedGrantTypeError,
     UseDpopNonceError,
 )
 from issuer.holder_index import HolderIndex
-from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, insert_credential
+from issuer.issuance import CP1_FORMAT, SD_JWT_FORMAT, Draft, Issuance, Issued, insert_credential
 from issuer.keys import ActiveKey, KeyRing, derive_key
 from issuer.lease import WorkerLease
 from issuer.settings import IssuerSettings
 from issuer.signing_keys import SigningKeys
-from issuer.status import SlotAllocator, touch_lists
+from issuer.status import SlotAllocator
 from issuer.status_lists import StatusLists
 from issuer.store.models import (
     Credential,
-    CredentialItem,
     CredentialTypeRow,
     Offer,
     RefreshGrant,
-    StatusListRow,
 )
 from issuer.transactions import Transactions, retry_transient
 from issuer.types import CredentialType, TypeRegistry, parse_type
 from issuer.worker import Worker
 
-__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "CredentialView", "Issued", "IssuerService", "OfferCreated", "TokenGrant",
-           "credential_views"]
+__all__ = ["CP1_FORMAT", "SD_JWT_FORMAT", "Issued", "IssuerService", "OfferCreated", "TokenGrant"]
 
 CP1_SUFFIX = "_cp1"
 
@@ -82,13 +71,6 @@ class OfferCreated:
     uri: str
     tx_code: str
     expires_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    credential_id: str
-    credentials: list[str]
-    formats: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,34 +90,7 @@ class TokenGrant:
         return body
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialView:
-    id: str
-    vct: str
-    iat: int
-    exp: int
-    status: str
-    created_at: int
-    created_by: str
-    key_thumbprint: str
-    copies: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "vct": self.vct,
-            "iat": self.iat,
-            "exp": self.exp,
-            "status": self.status,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-            "kid": self.key_thumbprint,
-            "copies": self.copies,
-        }
-
-
 _T = TypeVar("_T")
-_STATUS_NAMES = {Status.VALID: "valid", Status.INVALID: "revoked", Status.SUSPENDED: "suspended"}
 
 
 class IssuerService:
@@ -177,6 +132,9 @@ class IssuerService:
         self.issuance = Issuance(keys=ring, salts=salts, slots=self.slots, issuer_id=lambda: self.issuer_id,
                                  status_uri=self.status.status_uri)
         self.tx = Transactions(sessions, slots=self.slots, issuance=self.issuance)
+        self.admin = AdminService(settings, sessions, clock=clock, types=types, holders=self.holders, keys=self.keys,
+                                  status=self.status, issuance=self.issuance, tx=self.tx, wake=self.worker.wake,
+                                  erased=self.worker.erased)
 
     # --- identity and start -----------------------------------------------------------------------
     @property
@@ -214,51 +172,6 @@ class IssuerService:
             if t.cp1_profile is not None:
                 out[t.id + CP1_SUFFIX] = (t, CP1_FORMAT)
         return out
-
-    def add_type(self, actor: str, definition: Mapping[str, Any]) -> CredentialType:
-        ctype = parse_type(dict(definition))
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            if session.get(CredentialTypeRow, ctype.vct) is not None or ctype.vct in self.types.to_mapping():
-                raise TypeConflictError("a credential type with this vct already exists")
-            self.types.add(ctype)
-            session.add(CredentialTypeRow(vct=ctype.vct, definition=json.dumps(ctype.to_json()), created_at=now))
-            audit.append(session, at=now, actor=actor, action="type.added", target=ctype.vct)
-        return ctype
-
-    def issue_direct(
-        self, actor: str, vct: str, claims: object, holder_keys: Sequence[PublicKey]
-    ) -> Issued:
-        """Clerk issuance without OpenID4VCI: the first key gets the SD-JWT VC, the others one CP1 copy each."""
-        ctype = self.types.get(vct)
-        now = self.clock.now()
-        prepared = ctype.prepare_claims(claims, now=now, tz=self.settings.timezone)
-        n = len(holder_keys)
-        if not 1 <= n <= self.settings.batch_size + 1 or len(set(holder_keys)) != n:
-            raise MalformedInputError("need 1 to batch_size + 1 distinct holder keys")
-        if len(holder_keys) > 1 and ctype.cp1_profile is None:
-            raise MalformedInputError("this credential type has no compact (CP1) form")
-        self.keys.require_registered()
-
-        def attempt(signer: ActiveKey) -> tuple[Credential, Draft, list[str], tuple[int, str]]:
-            cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=now, signer=signer)
-            draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_keys=holder_keys[:1],
-                                        cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp, signer=signer)
-
-            def store() -> tuple[list[str], tuple[int, str]]:
-                with self.tx.connection() as conn:
-                    insert_credential(conn, cred)
-                    self.holders.add_credential(conn, cred.id, prepared)
-                    texts = self.issuance.place(conn, draft, now=self.clock.now())
-                    head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
-                                        details={"vct": ctype.vct, "copies": n - 1}, hint=self.tx.audit_hint)
-                return texts, head
-
-            return (cred, draft, *retry_transient(store))
-
-        cred, draft, texts, head = self.keys.with_signing_key(attempt)
-        self.tx.committed(head, draft)
-        return Issued(cred.id, texts, [SD_JWT_FORMAT] + [CP1_FORMAT] * (len(texts) - 1))
 
     def notify(
         self, access_token: str | None, request: object, *, scheme: str = "bearer", dpop: str | None = None
@@ -561,86 +474,3 @@ class IssuerService:
         if offer.claims_json is None:
             raise CredentialRequestDeniedError("offer has no claims left")
         return ctype, fmt
-
-    # --- credentials ------------------------------------------------------------------------------
-    def get_credential(self, credential_id: str) -> CredentialView:
-        with self.sessions() as session:
-            cred = session.get(Credential, credential_id)
-            if cred is None:
-                raise NotFoundError("no such credential")
-            return credential_views(session, [cred])[0]
-
-    def list_credentials(
-        self, *, vct: str | None, status: str | None, limit: int, after: str | None
-    ) -> list[CredentialView]:
-        with self.sessions() as session:
-            q = select(Credential).order_by(Credential.id).limit(limit)
-            if vct:
-                q = q.where(Credential.vct == vct)
-            if status:
-                codes = {v: k for k, v in _STATUS_NAMES.items()}
-                if status not in codes:
-                    raise MalformedInputError("status must be valid, revoked or suspended")
-                q = q.where(Credential.status == int(codes[status]))
-            if after:
-                q = q.where(Credential.id > after)
-            return credential_views(session, list(session.scalars(q)))
-
-    def change_status(self, actor: str, credential_id: str, action: str, reason: str = "") -> CredentialView:
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            cred = session.scalars(select(Credential).where(Credential.id == credential_id).with_for_update()).first()
-            if cred is None:
-                raise NotFoundError("no such credential")
-            if cred.status == Status.INVALID:
-                raise AlreadyRevokedError("credential is revoked; revocation is final")
-            target = {"revoke": Status.INVALID, "suspend": Status.SUSPENDED, "reinstate": Status.VALID}[action]
-            if cred.status == target:
-                raise ConflictError(f"credential is already {_STATUS_NAMES[target]}")
-            if action == "reinstate" and cred.status != Status.SUSPENDED:
-                raise ConflictError("only a suspended credential can be reinstated")
-            cred.status = int(target)
-            if target == Status.INVALID:
-                refresh.forget(session, cred.id)  # revocation is final: no refresh will ever need the claims
-                self.worker.erased.set()
-            lists = touch_lists(session, cred.id)
-            session.flush()
-            for list_id in lists:  # signed now, not at the next publication: verifiers enforce it during an outage
-                row = session.get(StatusListRow, list_id)
-                assert row is not None
-                row.pending_jwt = self.status.sign(session, list_id, now=now)
-            details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
-            audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
-            session.flush()
-            view = credential_views(session, [cred])[0]
-        self.worker.wake.set()
-        return view
-
-    def anchor(self, credential_id: str) -> list[AnchorProof]:
-        with self.sessions() as session:
-            return anchor_proofs(session, credential_id)
-
-    def audit_entries(self, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        """A page of the audit log, and how many events verified from genesis (raises if the chain is broken)."""
-        with self.sessions() as session:
-            verified = audit.verify_chain(session)
-            page = [
-                {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
-                 "details": dict(e.details), "hash": e.hash}
-                for e in audit.entries(session, after=after, limit=limit)
-            ]
-        return page, verified
-
-
-def credential_views(session: Session, rows: list[Credential]) -> list[CredentialView]:
-    """The admin view of each credential in ``rows``, with its copies: the signed artefacts its status covers (its
-    SD-JWT VCs and CP1 copies, refreshed ones too), counted in one query."""
-    q = (select(CredentialItem.credential_id, func.count())
-         .where(CredentialItem.credential_id.in_([c.id for c in rows])).group_by(CredentialItem.credential_id))
-    copies: dict[str, int] = {cid: n for cid, n in session.execute(q)}
-    return [_view(c, copies.get(c.id, 0)) for c in rows]
-
-
-def _view(cred: Credential, copies: int) -> CredentialView:
-    return CredentialView(cred.id, cred.vct, cred.iat, cred.exp, _STATUS_NAMES[Status(cred.status)], cred.created_at,
-                          cred.created_by, cred.key_thumbprint, copies)

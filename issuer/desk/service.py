@@ -28,12 +28,13 @@ from sqlalchemy.orm import Session
 
 from credcore.errors import MalformedInputError, NotFoundError
 from issuer import audit
+from issuer.admin import CredentialView, credential_views
 from issuer.desk import accounts
 from issuer.desk.accounts import Person
 from issuer.desk.forms import RowErrors, parse_row
 from issuer.errors import ForbiddenError
 from issuer.keys import IssuerKeyInfo, derive_key
-from issuer.service import CredentialView, IssuerService, OfferCreated, credential_views
+from issuer.service import IssuerService, OfferCreated
 from issuer.store.models import (
     AnchorBatch,
     AuditEvent,
@@ -183,7 +184,7 @@ class DeskService:
             return credential_views(session, list(session.scalars(q)))
 
     def credential(self, person: Person, credential_id: str) -> CredentialDetail:
-        view = self.issuer.get_credential(credential_id)
+        view = self.issuer.admin.get_credential(credential_id)
         with self.issuer.sessions() as session:
             cred = session.get(Credential, credential_id)
             assert cred is not None
@@ -194,7 +195,7 @@ class DeskService:
             targets = [credential_id] + ([cred.offer_id] if cred.offer_id else [])
             history = audit.entries_for(session, targets)
             publication = self._publication(session, credential_id)
-        anchoring = [p.to_json() for p in self.issuer.anchor(credential_id)]
+        anchoring = [p.to_json() for p in self.issuer.admin.anchor(credential_id)]
         return CredentialDetail(view, office, offer.state if offer else None, anchoring, history, publication)
 
     def _office_of(self, session: Session, actor: str) -> str:
@@ -223,7 +224,7 @@ class DeskService:
         if not reason or len(reason) > 200:
             raise MalformedInputError("a reason of 1 to 200 characters is required")
         self.credential(person, credential_id)  # a clerk may only change what their office issued
-        return self.issuer.change_status(person.actor, credential_id, action, reason)
+        return self.issuer.admin.change_status(person.actor, credential_id, action, reason)
 
     # --- operator ---------------------------------------------------------------------------------------
     def keys(self, person: Person) -> list[IssuerKeyInfo]:

@@ -107,7 +107,7 @@ def create_offer(svc: Svc, admin: Clerk, body: OfferBody) -> dict[str, Any]:
                  503: "the signing key is not on chain yet; retry"}, IssueRequest))
 def issue(svc: Svc, admin: Clerk, body: IssueBody) -> JSONResponse:
     keys = [PublicKey.from_jwk(jwk) for jwk in body.holder_jwks]
-    issued = svc.issue_direct(admin.actor, body.vct, body.claims, keys)
+    issued = svc.admin.issue_direct(admin.actor, body.vct, body.claims, keys)
     pairs = zip(issued.formats, issued.credentials, strict=True)
     creds = [{"format": f, "credential": c} for f, c in pairs]
     return JSONResponse({"id": issued.credential_id, "credentials": creds}, status_code=201)
@@ -119,20 +119,20 @@ def list_credentials(
     svc: Svc, _: Staff, vct: str | None = None, status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100, after: str | None = None,
 ) -> dict[str, Any]:
-    found = svc.list_credentials(vct=vct, status=status, limit=limit, after=after)
+    found = svc.admin.list_credentials(vct=vct, status=status, limit=limit, after=after)
     return {"credentials": [c.to_json() for c in found]}
 
 
 @router.get("/credentials/{credential_id}", summary="One credential's record and status",
             **_doc(_STAFF, 200, CredentialOut, {404: "no such credential"}))
 def get_credential(svc: Svc, _: Staff, credential_id: str) -> dict[str, Any]:
-    return svc.get_credential(credential_id).to_json()
+    return svc.admin.get_credential(credential_id).to_json()
 
 
 @router.get("/credentials/{credential_id}/anchor", summary="Anchor proofs of a credential's signed artefacts",
             **_doc(_STAFF, 200, AnchorOut, {404: "no such credential"}))
 def get_anchor(svc: Svc, _: Staff, credential_id: str) -> dict[str, Any]:
-    return {"credential_id": credential_id, "items": [p.to_json() for p in svc.anchor(credential_id)]}
+    return {"credential_id": credential_id, "items": [p.to_json() for p in svc.admin.anchor(credential_id)]}
 
 
 @router.post("/credentials/{credential_id}/{action}", summary="Revoke, suspend or reinstate a credential",
@@ -142,7 +142,7 @@ def get_anchor(svc: Svc, _: Staff, credential_id: str) -> dict[str, Any]:
 def change_status(
     svc: Svc, admin: Operator, credential_id: str, action: Literal["revoke", "suspend", "reinstate"]
 ) -> dict[str, Any]:
-    return svc.change_status(admin.actor, credential_id, action).to_json()
+    return svc.admin.change_status(admin.actor, credential_id, action).to_json()
 
 
 @router.get("/keys", summary="The issuer's signing keys with their validity windows",
@@ -167,7 +167,7 @@ def list_types(svc: Svc, _: Staff) -> dict[str, Any]:
 @router.post("/types", summary="Add a credential type (a definition like issuer/types/*.yaml)",
              **_doc(_OPERATOR, 201, None, {409: "a type with this vct already exists"}, TYPE_EXAMPLE))
 def add_type(svc: Svc, admin: Operator, body: Annotated[dict[str, Any], Depends(json_body)]) -> dict[str, Any]:
-    return svc.add_type(admin.actor, body).to_json()
+    return svc.admin.add_type(admin.actor, body).to_json()
 
 
 @router.get("/audit", summary="A page of the hash-chained audit log",
@@ -176,5 +176,5 @@ def add_type(svc: Svc, admin: Operator, body: Annotated[dict[str, Any], Depends(
 def audit_log(
     svc: Svc, _: Operator, after: int = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    events, verified = svc.audit_entries(after=after, limit=limit)
+    events, verified = svc.admin.audit_entries(after=after, limit=limit)
     return {"verified_events": verified, "events": events}

@@ -59,14 +59,14 @@ def test_batches_form_at_batch_size_or_interval(settings, clock, chain, tmp_path
     from credcore.keys import PublicKey
 
     pub = [PublicKey.from_jwk(k.jwk) for k in keys]
-    svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)  # 3 digests: below the batch size
+    svc.admin.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)  # 3 digests: below the batch size
     svc.worker.run_once()
     assert len(chain.anchors) == 1  # the first round is always due
-    svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)
+    svc.admin.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)
     clock.advance(5)
     svc.worker.run_once()
     assert len(chain.anchors) == 1  # 3 waiting, interval not over
-    svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)
+    svc.admin.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, pub)
     svc.worker.run_once()
     assert len(chain.anchors) == 2 and sorted(chain.anchors.values()) == [3, 4]  # 6 waiting: one full batch of 4
     clock.advance(30)
@@ -118,7 +118,7 @@ def test_without_a_chain_digests_stay_queued(sqlite_url, clock):
     from issuer.api.app import build_service
 
     svc = build_service(make_settings(sqlite_url), clock=clock, chain=None)
-    svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, [PublicKey.from_jwk(HolderKey().jwk)])
+    svc.admin.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, [PublicKey.from_jwk(HolderKey().jwk)])
     svc.worker.run_once(force=True)
     assert queued(svc) == 1
     assert svc.status.served(1) is not None  # status lists are still served
@@ -149,11 +149,11 @@ def test_no_issuance_until_the_signing_key_is_on_chain(sqlite_url, clock, chain)
     svc = build_service(make_settings(sqlite_url), clock=clock, chain=chain)  # starts anyway
     key = [PublicKey.from_jwk(HolderKey().jwk)]
     with pytest.raises(ChainUnavailableError):  # a credential no verifier could check is not issued
-        svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key)
+        svc.admin.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key)
     chain.down = False
     svc.worker.run_once()
     assert svc.keys.ring.active_kid in chain.keys
-    assert svc.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key).credential_id
+    assert svc.admin.issue_direct("t", RESIDENT, RESIDENT_CLAIMS, key).credential_id
     svc.sessions.kw["bind"].dispose()
 
 

@@ -267,7 +267,7 @@ def test_lookup_by_office_and_holder_and_a_revocation_with_reason(desk, service,
     assert state["status"] == "revoked" and state["published"] is False
     service.worker.run_once(force=True)
     assert desk.get(f"/desk/credentials/{cid}/state").json()["published"] is True
-    events, _ = service.audit_entries(after=0, limit=1000)
+    events, _ = service.admin.audit_entries(after=0, limit=1000)
     revoke = [e for e in events if e["action"] == "credential.revoke"]
     assert revoke[0]["actor"] == "person:kim" and revoke[0]["details"]["reason"] == "moved away"
 
@@ -406,7 +406,7 @@ def test_two_runners_on_one_job_issue_each_row_once(desk, service):
     with service.sessions() as session:
         assert session.query(Offer).count() == 1200
         assert session.get(DeskBulkJob, job_id).state == "done"
-    events, verified = service.audit_entries(after=0, limit=5000)
+    events, verified = service.admin.audit_entries(after=0, limit=5000)
     assert verified == len(events) and sum(e["action"] == "offer.created" for e in events) == 1200
 
 

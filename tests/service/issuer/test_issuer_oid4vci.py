@@ -286,7 +286,7 @@ def test_the_notification_id_is_the_credential_id_and_the_notification_is_audite
     auth = {"Authorization": f"Bearer {token}"}
     r = wallet.http.post("/notification", json={"notification_id": nid, "event": "credential_accepted"}, headers=auth)
     assert r.status_code == 204, r.text
-    events, _ = service.audit_entries(after=0, limit=1000)
+    events, _ = service.admin.audit_entries(after=0, limit=1000)
     assert any(e["action"] == "credential.notified" and e["target"] == nid for e in events)
 
 

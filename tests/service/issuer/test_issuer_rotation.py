@@ -63,7 +63,7 @@ def _second_process(first: IssuerService) -> IssuerService:
 
 def _direct(svc: IssuerService) -> list[tuple[str, HolderKey]]:
     keys = [HolderKey() for _ in range(3)]
-    issued = svc.issue_direct("clerk", RESIDENT, RESIDENT_CLAIMS, [PublicKey.from_jwk(k.jwk) for k in keys])
+    issued = svc.admin.issue_direct("clerk", RESIDENT, RESIDENT_CLAIMS, [PublicKey.from_jwk(k.jwk) for k in keys])
     return list(zip(issued.credentials, keys, strict=True))
 
 

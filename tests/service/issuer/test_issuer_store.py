@@ -124,10 +124,10 @@ def test_a_failure_inside_the_issuance_transaction_leaves_nothing(service, monke
 
     monkeypatch.setattr(audit, "append", broken_append)
     with pytest.raises(RuntimeError):
-        service.issue_direct("clerk:test", RESIDENT, RESIDENT_CLAIMS, keys())
+        service.admin.issue_direct("clerk:test", RESIDENT, RESIDENT_CLAIMS, keys())
     assert stored() == before
     monkeypatch.undo()
-    issued = service.issue_direct("clerk:test", RESIDENT, RESIDENT_CLAIMS, keys())
+    issued = service.admin.issue_direct("clerk:test", RESIDENT, RESIDENT_CLAIMS, keys())
     assert stored() == (before[0] + 1, before[1] + 3, before[2] + 1) and len(issued.credentials) == 3
 
 
