@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from issuer.issuance import CP1_FORMAT
 from issuer.offers import PRE_AUTH_GRANT
-from issuer.service import CP1_FORMAT, IssuerService
+from issuer.service import IssuerService
 
 __all__ = ["authorization_server_metadata", "credential_issuer_metadata", "jwt_vc_issuer_metadata"]
 
@@ -21,7 +22,7 @@ _PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}}
 def credential_issuer_metadata(service: IssuerService) -> dict[str, Any]:
     base = service.base_url
     configs: dict[str, Any] = {}
-    for config_id, (ctype, fmt) in service.configurations().items():
+    for config_id, (ctype, fmt) in service.oid4vci.configurations().items():
         entry: dict[str, Any] = {
             "format": fmt,
             "vct": ctype.vct,

@@ -40,7 +40,7 @@ from issuer import audit
 from issuer.desk.accounts import Person
 from issuer.desk.forms import fields_of, parse_row
 from issuer.desk.service import DeskService
-from issuer.service import OfferCreated
+from issuer.openid4vci import OfferCreated
 from issuer.store.models import DeskBulkChunk, DeskBulkJob
 from issuer.types import ClaimsRefusedError
 
@@ -216,8 +216,8 @@ class BulkDesk:
                                    lines=[line for line, _ in part], made=made)
 
             try:
-                self.issuer.create_offers(actor, vct, [claims for _, claims in part], ttl=ttl, schema_checked=True,
-                                          finish=finish)
+                self.issuer.oid4vci.create_offers(actor, vct, [claims for _, claims in part], ttl=ttl,
+                                                  schema_checked=True, finish=finish)
             except (_JobRaced, IntegrityError):  # another runner committed this chunk: it carries on
                 return created
             created += len(part)

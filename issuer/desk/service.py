@@ -34,7 +34,8 @@ from issuer.desk.accounts import Person
 from issuer.desk.forms import RowErrors, parse_row
 from issuer.errors import ForbiddenError
 from issuer.keys import IssuerKeyInfo, derive_key
-from issuer.service import IssuerService, OfferCreated
+from issuer.openid4vci import OfferCreated
+from issuer.service import IssuerService
 from issuer.store.models import (
     AnchorBatch,
     AuditEvent,
@@ -140,7 +141,7 @@ class DeskService:
         claims, errors = parse_row(ctype, values)
         if errors:
             return errors
-        return self.issuer.create_offers(person.actor, ctype.vct, [claims], schema_checked=True)[0]
+        return self.issuer.oid4vci.create_offers(person.actor, ctype.vct, [claims], schema_checked=True)[0]
 
     def offer_state(self, person: Person, offer_id: str) -> dict[str, Any]:
         self.require(person, "clerk")

@@ -95,7 +95,7 @@ _UNKNOWN_TYPE = {404: "no credential type with this vct"}
 @router.post("/offers", **_doc(_CLERK, 201, OfferOut, {**_UNKNOWN_TYPE}, OfferRequest),
              summary="Create an OpenID4VCI credential offer (QR, link and transaction code)")
 def create_offer(svc: Svc, admin: Clerk, body: OfferBody) -> dict[str, Any]:
-    offer = svc.create_offer(admin.actor, body.vct, body.claims)
+    offer = svc.oid4vci.create_offer(admin.actor, body.vct, body.claims)
     png = base64.b64encode(qr_png(offer.uri)).decode("ascii")
     return {"offer_id": offer.offer_id, "credential_offer_uri": offer.uri, "credential_offer": offer.credential_offer,
             "tx_code": offer.tx_code, "expires_at": offer.expires_at, "qr_png_base64": png}

@@ -54,7 +54,7 @@ def token(  # noqa: PLR0917 - FastAPI passes form fields by name
     limits, client = request.app.state.rate_limits, client_of(request)
     limits.check("tx_code", client)  # failed attempts per client, across offers (guessing codes)
     try:
-        granted = svc.token(grant_type, pre_authorized_code, tx_code, refresh_token=refresh_token, dpop=dpop)
+        granted = svc.oid4vci.token(grant_type, pre_authorized_code, tx_code, refresh_token=refresh_token, dpop=dpop)
     except UseDpopNonceError:
         raise  # a wallet's first proof, before any code was looked at: not a failed attempt
     except OAuthError:
@@ -67,13 +67,13 @@ def token(  # noqa: PLR0917 - FastAPI passes form fields by name
 @router.post("/nonce")
 def nonce(svc: Svc, request: Request) -> JSONResponse:
     request.app.state.rate_limits.hit("nonce", client_of(request))  # each nonce is a stored row
-    return JSONResponse({"c_nonce": svc.nonce()}, headers=_NO_STORE)
+    return JSONResponse({"c_nonce": svc.oid4vci.nonce()}, headers=_NO_STORE)
 
 
 @router.post("/credential")
 def credential(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> JSONResponse:
     scheme, token = access_token(request)
-    issued = svc.credential(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
+    issued = svc.oid4vci.credential(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
     answer = {"credentials": [{"credential": c} for c in issued.credentials], "notification_id": issued.credential_id}
     return JSONResponse(answer, headers=_with_dpop_nonce(svc, request, _NO_STORE))
 
@@ -81,14 +81,14 @@ def credential(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depen
 @router.post("/notification", status_code=204)
 def notification(svc: Svc, request: Request, body: Annotated[dict[str, Any], Depends(json_body)]) -> Response:
     scheme, token = access_token(request)
-    svc.notify(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
+    svc.oid4vci.notify(token, body, scheme=scheme, dpop=request.headers.get("dpop"))
     return Response(status_code=204, headers=_with_dpop_nonce(svc, request, {}))
 
 
 def _with_dpop_nonce(svc: IssuerService, request: Request, headers: dict[str, str]) -> dict[str, str]:
     """``headers`` and, for a wallet that sent a DPoP proof, a fresh ``DPoP-Nonce`` (RFC 9449 §8.2): its next proof
     carries it, with no refusal first. A wallet without DPoP gets none (it would have nothing to put it in)."""
-    nonce = svc.dpop_nonce() if request.headers.get("dpop") else None
+    nonce = svc.oid4vci.dpop_nonce() if request.headers.get("dpop") else None
     return headers if nonce is None else {**headers, "DPoP-Nonce": nonce}
 
 

@@ -239,7 +239,7 @@ def test_other_clerks_cannot_follow_an_offer(desk):
 
 
 def issue_and_redeem(desk, service, clock, claims=RESIDENT_CLAIMS):
-    made = service.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [claims])[0]
+    made = service.oid4vci.create_offers("person:kim", "urn:civicpass:ResidentCredential:1", [claims])[0]
     Wallet(desk, clock.now()).receive(made.uri, made.tx_code, copies=2)
     with service.sessions() as session:
         return session.get(Offer, made.offer_id).credential_id
@@ -426,7 +426,7 @@ def test_merchant_form_reads_yes_no_and_numbers(desk):
 
 
 def test_audit_log_pages_newest_first_and_shows_a_broken_chain(desk, service):
-    service.create_offers("person:kim", "urn:civicpass:GrantEligibilityCredential:1", [GRANT_CLAIMS] * 120)
+    service.oid4vci.create_offers("person:kim", "urn:civicpass:GrantEligibilityCredential:1", [GRANT_CLAIMS] * 120)
     sign_in(desk, "choi")
     page = desk.get("/desk/audit").text
     seqs = [int(x) for x in re.findall(r'<tr data-seq="(\d+)">', page)]

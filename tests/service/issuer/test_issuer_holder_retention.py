@@ -22,7 +22,7 @@ def rows(service) -> dict[str, int]:
 
 
 def make_offer(service, claims=RESIDENT_CLAIMS):
-    return service.create_offers("person:kim", RESIDENT, [claims])[0]
+    return service.oid4vci.create_offers("person:kim", RESIDENT, [claims])[0]
 
 
 def test_an_offer_that_expires_unredeemed_loses_its_rows_and_a_redeemed_one_keeps_them(client, service, clock,

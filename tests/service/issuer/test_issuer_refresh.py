@@ -273,7 +273,7 @@ def test_the_credential_endpoint_asks_for_a_new_nonce_with_a_dpop_challenge(clie
     if nonce == "forged":
         key.nonce = base64.urlsafe_b64encode(clock.now().to_bytes(8, "big") + b"\0" * 16).rstrip(b"=").decode()
     elif nonce == "stale":
-        key.nonce = service.dpop_nonces.issue(clock.now() - 301)  # this issuer's own, past its 300 s
+        key.nonce = service.oid4vci.dpop_nonces.issue(clock.now() - 301)  # this issuer's own, past its 300 s
     else:
         key.nonce = None
     proof = key.proof(f"{BASE}/credential", iat=clock.now(), token=access)

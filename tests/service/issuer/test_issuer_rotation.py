@@ -68,17 +68,17 @@ def _direct(svc: IssuerService) -> list[tuple[str, HolderKey]]:
 
 
 def _oid4vci(svc: IssuerService) -> list[tuple[str, HolderKey]]:
-    offer = svc.create_offer("clerk", RESIDENT, RESIDENT_CLAIMS)
-    token = svc.token("urn:ietf:params:oauth:grant-type:pre-authorized_code",
+    offer = svc.oid4vci.create_offer("clerk", RESIDENT, RESIDENT_CLAIMS)
+    token = svc.oid4vci.token("urn:ietf:params:oauth:grant-type:pre-authorized_code",
                          offer.credential_offer["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"][
                              "pre-authorized_code"], offer.tx_code).access_token
     out = []
     for config_id, n in ((offer.credential_offer["credential_configuration_ids"][0], 1),
                          (offer.credential_offer["credential_configuration_ids"][1], 2)):
         keys = [HolderKey() for _ in range(n)]
-        nonce = svc.nonce()
+        nonce = svc.oid4vci.nonce()
         proofs = [k.proof(aud=BASE, nonce=nonce, iat=int(time.time())) for k in keys]
-        issued = svc.credential(token, {"credential_configuration_id": config_id, "proofs": {"jwt": proofs}})
+        issued = svc.oid4vci.credential(token, {"credential_configuration_id": config_id, "proofs": {"jwt": proofs}})
         out += list(zip(issued.credentials, keys, strict=True))
     return out
 

@@ -63,7 +63,7 @@ def test_a_city_adds_a_type_by_dropping_a_file(tmp_path):
     types.mkdir()
     (types / "parking.json").write_text(json.dumps(PARKING))
     svc = build_service(make_settings(f"sqlite:///{tmp_path}/i.db", types_dir=types), clock=FixedClock())
-    assert "ParkingPermit" in svc.configurations()
+    assert "ParkingPermit" in svc.oid4vci.configurations()
     svc.sessions.kw["bind"].dispose()
 
 
