@@ -11,22 +11,30 @@ errors are counted where every chain call passes (:class:`CountingChain`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from credcore.ports import Clock
 from httpedge.metrics import CHAIN_RPC_ERRORS
 from issuer.store.models import AnchorBatch, CredentialItem, StatusListRow
 
-if TYPE_CHECKING:
-    from issuer.service import IssuerService
-
-__all__ = ["ISSUANCES", "CountingChain", "IssuerCollector", "probes"]
+__all__ = ["ISSUANCES", "CountingChain", "IssuerCollector", "Observed", "probes"]
 
 ISSUANCES = Counter("civicpass_issuances_total", "Credentials issued (committed), by credential type", ("type",))
+
+
+class Observed(Protocol):
+    """What the probes and metrics read (issuer.service.IssuerService has it), so the transaction helpers that
+    count issuances here do not import the service that builds them."""
+
+    sessions: sessionmaker[Session]
+    clock: Clock
+    chain: Any
 
 
 class CountingChain:
@@ -50,7 +58,7 @@ class CountingChain:
         return counted
 
 
-def _queue(svc: IssuerService) -> tuple[int, int | None, int | None, int | None]:
+def _queue(svc: Observed) -> tuple[int, int | None, int | None, int | None]:
     """(digests not yet anchored, oldest pending batch's created_at, last anchored block, oldest unpublished
     status change's last publication)."""
     with svc.sessions() as s:
@@ -63,7 +71,7 @@ def _queue(svc: IssuerService) -> tuple[int, int | None, int | None, int | None]
     return int(unbatched) + int(pending), oldest, last_block, unpublished
 
 
-def probes(svc: IssuerService, *, stall_s: float) -> dict[str, Callable[[], str | None]]:
+def probes(svc: Observed, *, stall_s: float) -> dict[str, Callable[[], str | None]]:
     def database() -> str | None:
         with svc.sessions() as s:
             s.execute(text("SELECT 1"))
@@ -88,7 +96,7 @@ def probes(svc: IssuerService, *, stall_s: float) -> dict[str, Callable[[], str 
 
 
 class IssuerCollector(Collector):
-    def __init__(self, svc: IssuerService) -> None:
+    def __init__(self, svc: Observed) -> None:
         self.svc = svc
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

@@ -12,7 +12,8 @@ They share what is built here: the key ring, the holder index, the status slot a
 (issuer/issuance.py signs before any transaction, and stores inside it) and the transaction helpers
 (issuer/transactions.py: one transaction per operation). What one service needs of another (the worker's
 events, the key service's signing window, the status lists' signing and republication after a rotation) is
-passed in here.
+passed in here. A layers contract in pyproject.toml keeps imports pointing down (this module; ``oid4vci``,
+``admin``, ``worker``; ``keys``, ``status``; the transaction helpers) and the services of one layer apart.
 """
 
 from __future__ import annotations

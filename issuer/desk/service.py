@@ -11,10 +11,11 @@ auditor   no     no        all, metadata only                   no      health o
 ========  =====  ========  ===================================  ======  ============  ==========
 
 No claim value is stored with a credential (issuer/store/models.py); a clerk finds a holder's credential
-through the holder index (issuer/holder_index.py): keyed digests of ``field=value`` that IssuerService writes
+through the holder index (issuer/holder_index.py): keyed digests of ``field=value`` that the issuer writes
 for every offer and direct issuance, whichever route made it. What an office issued is what its people issued
 at the desk and what the clerk tokens assigned to it (``token_offices``) issued through the admin API. Every
-change goes through IssuerService under the person's audit name.
+change goes through the issuer's service that owns it (``oid4vci``, ``admin``, ``keys``) under the person's
+audit name.
 """
 
 from __future__ import annotations
