@@ -83,15 +83,15 @@ class AdminService:
         wake: threading.Event,
         erased: threading.Event,
     ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.clock = clock
-        self.types = types
-        self.holders = holders
-        self.keys = keys
-        self.status = status
-        self.issuance = issuance
-        self.tx = tx
+        self._settings = settings
+        self._sessions = sessions
+        self._clock = clock
+        self._types = types
+        self._holders = holders
+        self._keys = keys
+        self._status = status
+        self._issuance = issuance
+        self._tx = tx
         self._wake = wake
         self._erased = erased
 
@@ -99,49 +99,49 @@ class AdminService:
         self, actor: str, vct: str, claims: object, holder_keys: Sequence[PublicKey]
     ) -> Issued:
         """Clerk issuance without OpenID4VCI: the first key gets the SD-JWT VC, the others one CP1 copy each."""
-        ctype = self.types.get(vct)
-        now = self.clock.now()
-        prepared = ctype.prepare_claims(claims, now=now, tz=self.settings.timezone)
+        ctype = self._types.get(vct)
+        now = self._clock.now()
+        prepared = ctype.prepare_claims(claims, now=now, tz=self._settings.timezone)
         n = len(holder_keys)
-        if not 1 <= n <= self.settings.batch_size + 1 or len(set(holder_keys)) != n:
+        if not 1 <= n <= self._settings.batch_size + 1 or len(set(holder_keys)) != n:
             raise MalformedInputError("need 1 to batch_size + 1 distinct holder keys")
         if len(holder_keys) > 1 and ctype.cp1_profile is None:
             raise MalformedInputError("this credential type has no compact (CP1) form")
-        self.keys.require_registered()
+        self._keys.require_registered()
 
         def attempt(signer: ActiveKey) -> tuple[Credential, Draft, list[str], tuple[int, str]]:
-            cred = self.issuance.new_credential(ctype, actor=actor, offer_id=None, now=now, signer=signer)
-            draft = self.issuance.draft(ctype, prepared, credential_id=cred.id, sd_keys=holder_keys[:1],
+            cred = self._issuance.new_credential(ctype, actor=actor, offer_id=None, now=now, signer=signer)
+            draft = self._issuance.draft(ctype, prepared, credential_id=cred.id, sd_keys=holder_keys[:1],
                                         cp1_keys=holder_keys[1:], iat=cred.iat, exp=cred.exp, signer=signer)
 
             def store() -> tuple[list[str], tuple[int, str]]:
-                with self.tx.connection() as conn:
+                with self._tx.connection() as conn:
                     insert_credential(conn, cred)
-                    self.holders.add_credential(conn, cred.id, prepared)
-                    texts = self.issuance.place(conn, draft, now=self.clock.now())
+                    self._holders.add_credential(conn, cred.id, prepared)
+                    texts = self._issuance.place(conn, draft, now=self._clock.now())
                     head = audit.append(conn, at=now, actor=actor, action="credential.issued", target=cred.id,
-                                        details={"vct": ctype.vct, "copies": n - 1}, hint=self.tx.audit_hint)
+                                        details={"vct": ctype.vct, "copies": n - 1}, hint=self._tx.audit_hint)
                 return texts, head
 
             return (cred, draft, *retry_transient(store))
 
-        cred, draft, texts, head = self.keys.with_signing_key(attempt)
-        self.tx.committed(head, draft)
+        cred, draft, texts, head = self._keys.with_signing_key(attempt)
+        self._tx.committed(head, draft)
         return Issued(cred.id, texts, [SD_JWT_FORMAT] + [CP1_FORMAT] * (len(texts) - 1))
 
     def add_type(self, actor: str, definition: Mapping[str, Any]) -> CredentialType:
         ctype = parse_type(dict(definition))
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            if session.get(CredentialTypeRow, ctype.vct) is not None or ctype.vct in self.types.to_mapping():
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            if session.get(CredentialTypeRow, ctype.vct) is not None or ctype.vct in self._types.to_mapping():
                 raise TypeConflictError("a credential type with this vct already exists")
-            self.types.add(ctype)
+            self._types.add(ctype)
             session.add(CredentialTypeRow(vct=ctype.vct, definition=json.dumps(ctype.to_json()), created_at=now))
             audit.append(session, at=now, actor=actor, action="type.added", target=ctype.vct)
         return ctype
 
     def get_credential(self, credential_id: str) -> CredentialView:
-        with self.sessions() as session:
+        with self._sessions() as session:
             cred = session.get(Credential, credential_id)
             if cred is None:
                 raise NotFoundError("no such credential")
@@ -150,7 +150,7 @@ class AdminService:
     def list_credentials(
         self, *, vct: str | None, status: str | None, limit: int, after: str | None
     ) -> list[CredentialView]:
-        with self.sessions() as session:
+        with self._sessions() as session:
             q = select(Credential).order_by(Credential.id).limit(limit)
             if vct:
                 q = q.where(Credential.vct == vct)
@@ -164,8 +164,8 @@ class AdminService:
             return credential_views(session, list(session.scalars(q)))
 
     def change_status(self, actor: str, credential_id: str, action: str, reason: str = "") -> CredentialView:
-        now = self.clock.now()
-        with self.sessions.begin() as session:
+        now = self._clock.now()
+        with self._sessions.begin() as session:
             cred = session.scalars(select(Credential).where(Credential.id == credential_id).with_for_update()).first()
             if cred is None:
                 raise NotFoundError("no such credential")
@@ -185,7 +185,7 @@ class AdminService:
             for list_id in lists:  # signed now, not at the next publication: verifiers enforce it during an outage
                 row = session.get(StatusListRow, list_id)
                 assert row is not None
-                row.pending_jwt = self.status.sign(session, list_id, now=now)
+                row.pending_jwt = self._status.sign(session, list_id, now=now)
             details: dict[str, object] = {"lists": lists} | ({"reason": reason} if reason else {})
             audit.append(session, at=now, actor=actor, action=f"credential.{action}", target=cred.id, details=details)
             session.flush()
@@ -194,12 +194,12 @@ class AdminService:
         return view
 
     def anchor(self, credential_id: str) -> list[AnchorProof]:
-        with self.sessions() as session:
+        with self._sessions() as session:
             return anchor_proofs(session, credential_id)
 
     def audit_entries(self, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """A page of the audit log, and how many events verified from genesis (raises if the chain is broken)."""
-        with self.sessions() as session:
+        with self._sessions() as session:
             verified = audit.verify_chain(session)
             page = [
                 {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,

@@ -92,17 +92,17 @@ class OpenID4VCI:
         tx: Transactions,
         erased: threading.Event,
     ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.clock = clock
-        self.types = types
-        self.holders = holders
-        self.keys = keys
-        self.issuance = issuance
-        self.tx = tx
+        self._settings = settings
+        self._sessions = sessions
+        self._clock = clock
+        self._types = types
+        self._holders = holders
+        self._keys = keys
+        self._issuance = issuance
+        self._tx = tx
         #: Set when an offer's claims were dropped, so the worker checkpoints SQLite's WAL.
         self._erased = erased
-        self.base_url = settings.base_url.rstrip("/")
+        self._base_url = settings.base_url.rstrip("/")
         secret = settings.key_passphrase.get_secret_value()
         self.dpop_nonces = (dpop_mod.DpopNonces(derive_key(secret, "dpop nonce"), settings.dpop_nonce_ttl)
                             if settings.dpop_nonce_ttl else None)
@@ -110,7 +110,7 @@ class OpenID4VCI:
     def configurations(self) -> dict[str, tuple[CredentialType, str]]:
         """OpenID4VCI credential configurations: ``<Type>`` (SD-JWT VC) and ``<Type>_cp1`` (CP1 copies)."""
         out: dict[str, tuple[CredentialType, str]] = {}
-        for t in self.types:
+        for t in self._types:
             out[t.id] = (t, SD_JWT_FORMAT)
             if t.cp1_profile is not None:
                 out[t.id + CP1_SUFFIX] = (t, CP1_FORMAT)
@@ -130,21 +130,21 @@ class OpenID4VCI:
         ``finish`` (given the offers) runs inside it: the desk records a CSV job's progress there, so it
         commits with the offers or not at all. ``schema_checked``: the caller has validated every claim set
         against this type's schema (derived claims are still computed now)."""
-        ctype = self.types.get(vct)
-        now = self.clock.now()
-        tz = self.settings.timezone
+        ctype = self._types.get(vct)
+        now = self._clock.now()
+        tz = self._settings.timezone
         prepared = [ctype.with_derived(c, now=now, tz=tz) if schema_checked and isinstance(c, dict)
                     else ctype.prepare_claims(c, now=now, tz=tz) for c in claims_list]
         made: list[OfferCreated] = []
         events: list[audit.Event] = []
-        with self.sessions.begin() as session:
+        with self._sessions.begin() as session:
             for claims in prepared:
                 new = offers.create_offer(session, vct=vct, claims_json=json.dumps(claims), actor=actor, now=now,
-                                          ttl=ttl or self.settings.offer_ttl, pin_length=self.settings.tx_code_length)
+                                          ttl=ttl or self._settings.offer_ttl, pin_length=self._settings.tx_code_length)
                 events.append(audit.Event(now, actor, "offer.created", new.offer_id, {"vct": vct}))
                 made.append(self._offer_created(ctype, new))
             audit.append_many(session.connection(), events)
-            self.holders.add_offers(session.connection(), [(o.offer_id, c) for o, c in zip(made, prepared,
+            self._holders.add_offers(session.connection(), [(o.offer_id, c) for o, c in zip(made, prepared,
                                                                                           strict=True)])
             if finish is not None:
                 finish(session, made)
@@ -153,12 +153,12 @@ class OpenID4VCI:
     def _offer_created(self, ctype: CredentialType, new: offers.NewOffer) -> OfferCreated:
         config_ids = [ctype.id] + ([ctype.id + CP1_SUFFIX] if ctype.cp1_profile else [])
         body = {
-            "credential_issuer": self.base_url,
+            "credential_issuer": self._base_url,
             "credential_configuration_ids": config_ids,
             "grants": {
                 offers.PRE_AUTH_GRANT: {
                     "pre-authorized_code": new.pre_authorized_code,
-                    "tx_code": {"input_mode": "numeric", "length": self.settings.tx_code_length,
+                    "tx_code": {"input_mode": "numeric", "length": self._settings.tx_code_length,
                                 "description": "The PIN the clerk shows you"},
                 }
             },
@@ -178,8 +178,8 @@ class OpenID4VCI:
     ) -> TokenGrant:
         """The token endpoint: the pre-authorized code grant, and refresh (issuer/refresh.py). With a DPoP
         proof (RFC 9449) the tokens are bound to the wallet's key and a refresh token comes with them."""
-        now = self.clock.now()
-        if grant_type == "refresh_token" and self.settings.refresh_batches_per_day:
+        now = self._clock.now()
+        if grant_type == "refresh_token" and self._settings.refresh_batches_per_day:
             return self._refresh(refresh_token, dpop, now)
         if grant_type != offers.PRE_AUTH_GRANT:
             raise UnsupportedGrantTypeError("only the pre-authorized code and refresh_token grants are supported")
@@ -187,44 +187,44 @@ class OpenID4VCI:
             raise OAuthRequestError("pre-authorized_code is required")
         proof = None if dpop is None else self._dpop(dpop, "/token", now)
         refresh_token = None
-        with self.sessions.begin() as session:
+        with self._sessions.begin() as session:
             if proof is not None:
                 dpop_mod.record_use(session, proof)
             result = offers.redeem(session, code=code, tx_code=tx_code, now=now,
-                                   max_attempts=self.settings.tx_code_attempts,
-                                   token_ttl=self.settings.access_token_ttl)
+                                   max_attempts=self._settings.tx_code_attempts,
+                                   token_ttl=self._settings.access_token_ttl)
             if result.offer is not None and proof is not None:
                 result.offer.token_jkt = proof.jkt
-                if self.settings.refresh_batches_per_day and result.offer.claims_json is not None:
+                if self._settings.refresh_batches_per_day and result.offer.claims_json is not None:
                     refresh_token = refresh.open_grant(session, result.offer, jkt=proof.jkt,
                                                        claims_json=result.offer.claims_json, now=now,
-                                                       ttl=self.settings.refresh_token_ttl)
+                                                       ttl=self._settings.refresh_token_ttl)
         if result.error is not None:
             self._erased.set()  # a locked or expired offer's claims were just dropped
             raise result.error
         assert result.access_token is not None
         kind = "Bearer" if proof is None else "DPoP"
-        return TokenGrant(result.access_token, self.settings.access_token_ttl, kind, refresh_token)
+        return TokenGrant(result.access_token, self._settings.access_token_ttl, kind, refresh_token)
 
     def _dpop(self, proof: str | None, path: str, now: int, access_token: str | None = None) -> dpop_mod.DpopProof:
-        return dpop_mod.verify_dpop(proof, method="POST", url=self.base_url + path, now=now,
-                                    max_age=self.settings.dpop_max_age, access_token=access_token,
+        return dpop_mod.verify_dpop(proof, method="POST", url=self._base_url + path, now=now,
+                                    max_age=self._settings.dpop_max_age, access_token=access_token,
                                     nonces=self.dpop_nonces)
 
     def dpop_nonce(self) -> str | None:
         """A fresh DPoP nonce for the ``DPoP-Nonce`` header of an answer (None when nonces are off)."""
-        return None if self.dpop_nonces is None else self.dpop_nonces.issue(self.clock.now())
+        return None if self.dpop_nonces is None else self.dpop_nonces.issue(self._clock.now())
 
     def _refresh(self, refresh_token: str | None, dpop: str | None, now: int) -> TokenGrant:
         if not refresh_token:
             raise OAuthRequestError("refresh_token is required")
         proof = self._dpop(dpop, "/token", now)
-        with self.sessions.begin() as session:
+        with self._sessions.begin() as session:
             dpop_mod.record_use(session, proof)
             done = refresh.redeem_refresh(session, refresh_token, jkt=proof.jkt, now=now,
-                                          per_day=self.settings.refresh_batches_per_day,
-                                          token_ttl=self.settings.access_token_ttl)
-        return TokenGrant(done.access_token, self.settings.access_token_ttl, "DPoP", None)
+                                          per_day=self._settings.refresh_batches_per_day,
+                                          token_ttl=self._settings.access_token_ttl)
+        return TokenGrant(done.access_token, self._settings.access_token_ttl, "DPoP", None)
 
     def _bound(self, jkt: str | None, scheme: str, proof: str | None, token: str, now: int, *,
                path: str = "/credential") -> dpop_mod.DpopProof | None:
@@ -246,8 +246,8 @@ class OpenID4VCI:
         return checked
 
     def nonce(self) -> str:
-        with self.sessions.begin() as session:
-            return offers.issue_nonce(session, now=self.clock.now(), ttl=self.settings.nonce_ttl)
+        with self._sessions.begin() as session:
+            return offers.issue_nonce(session, now=self._clock.now(), ttl=self._settings.nonce_ttl)
 
     def credential(
         self, access_token: str | None, request: object, *, scheme: str = "bearer", dpop: str | None = None
@@ -258,18 +258,18 @@ class OpenID4VCI:
         (a concurrent request may have used the nonce or the configuration meanwhile) and stores. An access
         token from a refresh goes to :meth:`_reissue`.
         """
-        now = self.clock.now()
+        now = self._clock.now()
         config_id, proofs = offers.parse_credential_request(request)
         configs = self.configurations()
-        self.keys.require_registered()
-        with self.sessions() as session:
+        self._keys.require_registered()
+        with self._sessions() as session:
             found = offers.find_offer_for_token(session, access_token, now=now, lock=False)
             if found is not None:
                 offer = found
                 binding = self._bound(offer.token_jkt, scheme, dpop, access_token or "", now)
                 ctype, fmt = self._offered(offer, config_id, configs)
                 # §8.2, §12.2.4: up to batch_size proofs for every configuration, one credential per proof key
-                limit = self.settings.batch_size
+                limit = self._settings.batch_size
                 if not 1 <= len(proofs) <= limit:
                     raise InvalidCredentialRequestError(f"send 1 to {limit} proofs for this configuration")
                 claims = json.loads(offer.claims_json or "{}")
@@ -277,21 +277,21 @@ class OpenID4VCI:
         if found is None:  # not an offer's token: a refresh grant's (a session of its own: SQLite's write lock)
             assert access_token is not None
             return self._reissue(access_token, config_id, proofs, configs, scheme=scheme, dpop=dpop, now=now)
-        checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
+        checked = offers.check_proofs(proofs, audience=self._base_url, now=now, max_age=self._settings.proof_max_age)
         sd_keys = checked.keys if fmt == SD_JWT_FORMAT else ()
         cp1_keys = () if fmt == SD_JWT_FORMAT else checked.keys
 
         def attempt(signer: ActiveKey) -> tuple[Issued, Draft, tuple[int, str]]:
-            cred = existing or self.issuance.new_credential(ctype, actor=offer.created_by, offer_id=offer.id,
+            cred = existing or self._issuance.new_credential(ctype, actor=offer.created_by, offer_id=offer.id,
                                                             now=now, signer=signer)
             # Copies requested after the first part was issued are dated now when the key changed since: the
             # record's iat may lie before the current key's window.
             iat = cred.iat if cred.key_thumbprint == signer.kid else signer.signing_time(now)
-            draft = self.issuance.draft(ctype, claims, credential_id=cred.id, sd_keys=sd_keys,
+            draft = self._issuance.draft(ctype, claims, credential_id=cred.id, sd_keys=sd_keys,
                                         cp1_keys=cp1_keys, iat=iat, exp=cred.exp, signer=signer)
 
             def store() -> tuple[Issued, tuple[int, str]]:
-                with self.tx.session() as session:
+                with self._tx.session() as session:
                     offer = offers.offer_for_token(session, access_token, now=now)
                     self._offered(offer, config_id, configs)
                     if binding is not None:
@@ -301,13 +301,13 @@ class OpenID4VCI:
                         insert_credential(session.connection(), cred)
                         offer.credential_id = cred.id
                     draft.credential_id = offer.credential_id
-                    texts = self.issuance.place(session.connection(), draft, now=self.clock.now())
+                    texts = self._issuance.place(session.connection(), draft, now=self._clock.now())
                     issued = [c for c in offer.issued_configs.split(",") if c] + [config_id]
                     offer.issued_configs = ",".join(issued)
                     if set(issued) >= {c for c, (t, _) in configs.items() if t.vct == offer.vct}:
                         offer.state, offer.claims_json = "done", None  # nothing personal kept once all is issued
                     head = audit.append(session, at=now, actor="wallet", action="credential.issued",
-                                        target=offer.credential_id, hint=self.tx.audit_hint,
+                                        target=offer.credential_id, hint=self._tx.audit_hint,
                                         details={"vct": ctype.vct, "format": fmt, "count": len(texts),
                                                  "offer": offer.id})
                     result = Issued(offer.credential_id, texts, [fmt] * len(texts))
@@ -316,8 +316,8 @@ class OpenID4VCI:
             result, head = retry_transient(store)
             return result, draft, head
 
-        result, draft, head = self.keys.with_signing_key(attempt)
-        self.tx.committed(head, draft)
+        result, draft, head = self._keys.with_signing_key(attempt)
+        self._tx.committed(head, draft)
         self._erased.set()  # the offer's claims are dropped once its last configuration is issued
         return result
 
@@ -325,7 +325,7 @@ class OpenID4VCI:
                  configs: Mapping[str, tuple[CredentialType, str]], *, scheme: str, dpop: str | None, now: int
                  ) -> Issued:
         """A new batch under a refresh grant's access token: same claims, status and ``exp``, signed now."""
-        with self.sessions() as session:
+        with self._sessions() as session:
             grant = refresh.grant_for_token(session, token, now=now, lock=False)
             if grant is None:
                 raise InvalidTokenError("access token is unknown or expired")
@@ -334,19 +334,19 @@ class OpenID4VCI:
             cred = refresh.credential_of(session, grant, now=now)
             cred_id, exp = cred.id, cred.exp
             claims = json.loads(refresh.open_claims(token, grant, grant.token_claims or b""))
-        if not 1 <= len(proofs) <= self.settings.batch_size:
-            raise InvalidCredentialRequestError(f"send 1 to {self.settings.batch_size} proofs for this configuration")
-        checked = offers.check_proofs(proofs, audience=self.base_url, now=now, max_age=self.settings.proof_max_age)
+        if not 1 <= len(proofs) <= self._settings.batch_size:
+            raise InvalidCredentialRequestError(f"send 1 to {self._settings.batch_size} proofs for this configuration")
+        checked = offers.check_proofs(proofs, audience=self._base_url, now=now, max_age=self._settings.proof_max_age)
         assert binding is not None  # a grant's tokens are always DPoP-bound
 
         def attempt(signer: ActiveKey) -> tuple[Issued, Draft, tuple[int, str]]:
-            draft = self.issuance.draft(ctype, claims, credential_id=cred_id,
+            draft = self._issuance.draft(ctype, claims, credential_id=cred_id,
                                         sd_keys=checked.keys if fmt == SD_JWT_FORMAT else (),
                                         cp1_keys=() if fmt == SD_JWT_FORMAT else checked.keys,
                                         iat=signer.signing_time(now), exp=exp, signer=signer)
 
             def store() -> tuple[Issued, tuple[int, str]]:
-                with self.tx.session() as session:
+                with self._tx.session() as session:
                     grant = refresh.grant_for_token(session, token, now=now)
                     if grant is None:
                         raise InvalidTokenError("access token is unknown or expired")
@@ -354,18 +354,18 @@ class OpenID4VCI:
                     refresh.credential_of(session, grant, now=now)  # revoked or suspended meanwhile: nothing
                     dpop_mod.record_use(session, binding)
                     offers.consume_nonce(session, checked.nonce, now=now)
-                    texts = self.issuance.place(session.connection(), draft, now=self.clock.now())
+                    texts = self._issuance.place(session.connection(), draft, now=self._clock.now())
                     grant.issued_configs = ",".join([c for c in grant.issued_configs.split(",") if c] + [config_id])
                     head = audit.append(session, at=now, actor="wallet", action="credential.refreshed",
-                                        target=cred_id, hint=self.tx.audit_hint,
+                                        target=cred_id, hint=self._tx.audit_hint,
                                         details={"vct": ctype.vct, "format": fmt, "count": len(texts)})
                 return Issued(cred_id, texts, [fmt] * len(texts)), head
 
             result, head = retry_transient(store)
             return result, draft, head
 
-        result, draft, head = self.keys.with_signing_key(attempt)
-        self.tx.committed(head, draft)
+        result, draft, head = self._keys.with_signing_key(attempt)
+        self._tx.committed(head, draft)
         return result
 
     @staticmethod
@@ -399,8 +399,8 @@ class OpenID4VCI:
         The notification id a credential response gives is the credential's id here, so a wallet that shows it
         names the credential as this issuer's admin API does (to revoke, suspend or reinstate it).
         """
-        now = self.clock.now()
-        with self.tx.session() as session:
+        now = self._clock.now()
+        with self._tx.session() as session:
             found = offers.find_offer_for_token(session, access_token, now=now, lock=False)  # 401 before any 400
             offer, jkt = found, found.token_jkt if found is not None else None
             if found is None:  # a refresh grant's access token: its credential responses gave notification ids too
@@ -414,5 +414,5 @@ class OpenID4VCI:
             if offer.credential_id is None or offer.credential_id != notification_id:
                 raise InvalidNotificationIdError("notification_id was not given with this access token")
             head = audit.append(session, at=now, actor="wallet", action="credential.notified",
-                                target=notification_id, details={"event": event}, hint=self.tx.audit_hint)
-        self.tx.committed(head)
+                                target=notification_id, details={"event": event}, hint=self._tx.audit_hint)
+        self._tx.committed(head)
