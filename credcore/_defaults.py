@@ -29,7 +29,7 @@ class MemoryReplayGuard:
         self._lock = threading.Lock()
 
     def first_use(self, key: bytes, expires_at: int) -> bool:
-        # Atomic: a service settles replay keys in worker threads (verifier.service.verify_async).
+        # Atomic: a service asks its guard from worker threads (verifier.service.verify_async).
         with self._lock:
             if key in self._seen:
                 return False

@@ -4,7 +4,8 @@ Checks run in the pipeline's order (:mod:`credcore.verification`) through
 :class:`~credcore.verification.CheckRecorder`: format (every part parses; ``typ``, ``alg``, ``_sd_alg``), trust, key
 (by ``kid`` = RFC 7638 thumbprint; without a usable ``kid`` each of the issuer's keys is tried), signature,
 validity, status, holder binding (KB-JWT: holder signature under ``cnf.jwk``, ``sd_hash``, nonce, audience,
-freshness), replay, disclosures.
+freshness, then the replay point), disclosures. :func:`verify` returns a
+:class:`~credcore.verification.PendingVerification`: the caller settles the replay key with its guard.
 
 Two modes. ``vc=True`` is civicpass's strict SD-JWT VC profile: ``typ: dc+sd-jwt``, string ``iss`` and
 ``vct``, numeric ``iat``, a ``kid`` (when present) that names a key registered to the issuer, a usable
@@ -28,7 +29,6 @@ from credcore._sdjwt_parse import Envelope, split
 from credcore.disclosure import SD_ALG, SD_ALG_KEY, Disclosure, DisclosureCheckError, parse_disclosure, unpack
 from credcore.errors import CredError, InvalidKeyError, MalformedInputError, UnsupportedAlgorithmError
 from credcore.keys import PublicKey
-from credcore.ports import ReplayGuard
 from credcore.trust import ANY_ISSUER, IssuerKey, TrustedIssuer, TrustSnapshot
 from credcore.verification import (
     CLOCK_SKEW,
@@ -36,8 +36,8 @@ from credcore.verification import (
     CheckOutcome,
     CheckRecorder,
     Code,
+    PendingVerification,
     StopVerification,
-    VerificationResult,
 )
 
 __all__ = ["KB_MAX_AGE", "KB_TYP", "NEVER_DISCLOSED", "VC_TYP", "verify"]
@@ -239,8 +239,7 @@ def _check_status(rec: CheckRecorder, trust: TrustSnapshot, issuer: TrustedIssue
 
 
 def _check_holder_binding(
-    rec: CheckRecorder, env: Envelope, p: _Parsed, *, audience: str | None, nonce: str | None,
-    replay: ReplayGuard | None, issuer_hash: Any,
+    rec: CheckRecorder, env: Envelope, p: _Parsed, *, audience: str | None, nonce: str | None, issuer_hash: Any,
 ) -> None:
     if p.kb is None:
         if p.cnf is not None or nonce is not None or audience is not None:
@@ -266,11 +265,10 @@ def _check_holder_binding(
     kb_iat = int(claims["iat"])
     if not rec.now - KB_MAX_AGE - CLOCK_SKEW <= kb_iat <= rec.now + CLOCK_SKEW:
         raise rec.fail(Check.HOLDER_BINDING, Code.PROOF_NOT_FRESH, "KB-JWT is too old or from the future")
-    if replay is not None:
-        # Keyed on what the holder signed, not on the signature: ECDSA signatures are malleable ((r, n-s)).
-        parts = (claims["aud"], claims["nonce"], sd_hash, str(claims.get("jti", "")))
-        key = hashlib.sha256(_REPLAY_DOMAIN + "\x00".join(parts).encode("utf-8")).digest()
-        rec.check_replay(replay, key, kb_iat + KB_MAX_AGE + CLOCK_SKEW)
+    # Keyed on what the holder signed, not on the signature: ECDSA signatures are malleable ((r, n-s)).
+    parts = (claims["aud"], claims["nonce"], sd_hash, str(claims.get("jti", "")))
+    key = hashlib.sha256(_REPLAY_DOMAIN + "\x00".join(parts).encode("utf-8")).digest()
+    rec.defer_replay(key, kb_iat + KB_MAX_AGE + CLOCK_SKEW)
     rec.ok(Check.HOLDER_BINDING)
 
 
@@ -300,9 +298,9 @@ def _check_disclosures(rec: CheckRecorder, p: _Parsed, vc: bool) -> dict[str, An
 
 def verify(
     text: str, *, trust: TrustSnapshot, now: int, audience: str | None, nonce: str | None,
-    replay: ReplayGuard | None, vc: bool,
-) -> VerificationResult:
-    """Run the pipeline; raises only ``MalformedInputError`` (envelope unparseable)."""
+    vc: bool,
+) -> PendingVerification:
+    """Run the pipeline up to the replay decision; raises only ``MalformedInputError`` (envelope unparseable)."""
     env = split(text)
     rec = CheckRecorder(format="sd-jwt-vc" if vc else "sd-jwt", trust=trust, now=now)
     try:
@@ -319,8 +317,8 @@ def verify(
         _check_signature(rec, trust, issuer, p, vc)
         rec.check_validity(now if p.iat is None else p.iat, p.exp, p.nbf)
         _check_status(rec, trust, issuer, p)
-        _check_holder_binding(rec, env, p, audience=audience, nonce=nonce, replay=replay, issuer_hash=issuer_hash)
+        _check_holder_binding(rec, env, p, audience=audience, nonce=nonce, issuer_hash=issuer_hash)
         claims = _check_disclosures(rec, p, vc)
     except StopVerification:
-        return rec.result()
-    return rec.result(claims)
+        return rec.pending()
+    return rec.pending(claims)

@@ -52,7 +52,7 @@ from credcore.errors import (
 from credcore.keys import PublicKey, SigningKey, parse_json_object
 from credcore.ports import ReplayGuard, SaltSource
 from credcore.trust import TrustSnapshot
-from credcore.verification import VerificationResult
+from credcore.verification import PendingVerification, VerificationResult
 
 __all__ = [
     "KB_MAX_AGE",
@@ -66,6 +66,7 @@ __all__ = [
     "unsafe_decode",
     "verify_sd_jwt",
     "verify_sd_jwt_vc",
+    "verify_sd_jwt_vc_deferred",
 ]
 
 #: Set by the issuer through keyword arguments, so refused inside ``claims``.
@@ -299,10 +300,30 @@ def verify_sd_jwt_vc(
     passes the status check with the detail "credential carries no status claim"; civicpass issuers always
     set one. JWS JSON serialization (flattened or general, RFC 9901 §8) is accepted as well as compact.
 
+    ``replay`` is asked once, after the pure checks; ``None`` checks no replay.
+
     Raises:
         MalformedInputError: ``text`` has no SD-JWT envelope at all (MalformedPresentationError) or is too large.
     """
-    return verify(text, trust=trust, now=now, audience=audience, nonce=nonce, replay=replay, vc=True)
+    return verify(text, trust=trust, now=now, audience=audience, nonce=nonce, vc=True).settle_with(replay)
+
+
+def verify_sd_jwt_vc_deferred(
+    text: str,
+    *,
+    trust: TrustSnapshot,
+    now: int,
+    audience: str | None = None,
+    nonce: str | None = None,
+) -> PendingVerification:
+    """:func:`verify_sd_jwt_vc` with the replay decision left to the caller: settle the result with the guard's
+    answer (:class:`~credcore.verification.PendingVerification`). A presentation with a KB-JWT that reaches the
+    end of holder binding carries one replay key; one without key binding carries none.
+
+    Raises:
+        MalformedInputError: ``text`` has no SD-JWT envelope at all (MalformedPresentationError) or is too large.
+    """
+    return verify(text, trust=trust, now=now, audience=audience, nonce=nonce, vc=True)
 
 
 def verify_sd_jwt(
@@ -319,7 +340,7 @@ def verify_sd_jwt(
     Same checks as :func:`verify_sd_jwt_vc`; keys without a matching ``kid`` are found by trying the
     issuer's keys, and a KB-JWT is required only when a nonce or audience is given (checked if present).
     """
-    return verify(text, trust=trust, now=now, audience=audience, nonce=nonce, replay=replay, vc=False)
+    return verify(text, trust=trust, now=now, audience=audience, nonce=nonce, vc=False).settle_with(replay)
 
 
 def credential_digest(sd_jwt: str) -> bytes:

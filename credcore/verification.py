@@ -14,11 +14,20 @@ lists the checks that ran, so the last one is the reason.
 Format modules (:mod:`credcore.sdjwt`, :mod:`credcore.cp1`) do their own parsing and call the shared
 steps below, so the rules for trust, key windows, validity and status are written once. This module imports
 neither format: they build on it, and :mod:`credcore.presentations` picks one for a presentation.
+
+Replay is decided in two phases, both here, so the verdict is final when it leaves credcore. The pipeline
+runs every pure check and marks the replay point (the end of holder binding) with the presentation's replay
+key; the result is a :class:`PendingVerification` carrying that key and its expiry. The caller asks its
+:class:`~credcore.ports.ReplayGuard` about the key, once, and :meth:`PendingVerification.settle` turns the
+answer into the verdict: the first-use verdict, or the checks up to holder binding ending in ``replayed``.
+Deciding after the later checks gives the same verdict as deciding at the replay point, because every step
+after it is pure. A synchronous guard goes through :meth:`PendingVerification.settle_with`; a service whose
+cache answers on an event loop asks it there and passes the answer to :meth:`~PendingVerification.settle`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import attrgetter
@@ -33,6 +42,8 @@ __all__ = [
     "CheckOutcome",
     "CheckRecorder",
     "Code",
+    "PendingVerification",
+    "ReplayKey",
     "VerificationResult",
 ]
 
@@ -138,6 +149,49 @@ class VerificationResult:
         }
 
 
+#: A replay key and the unix time until which a guard must remember it.
+ReplayKey = tuple[bytes, int]
+
+_REPLAYED: Final = CheckOutcome(Check.HOLDER_BINDING, False, str(Code.REPLAYED), "presentation was already used")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVerification:
+    """A verdict waiting on the replay guard: what the pipeline decided, and the replay keys it left open.
+
+    ``replay_keys`` holds one key for a presentation that reached the end of holder binding with a proof to
+    replay (a CP1 holder proof, an SD-JWT key-binding JWT), and none otherwise: a presentation that failed
+    earlier, or an SD-JWT without key binding, has nothing a guard should record.
+    """
+
+    if_first_use: VerificationResult  # the verdict when every key is a first use
+    replay_keys: tuple[ReplayKey, ...] = ()
+    replayed_after: int = 0  # how many of if_first_use's outcomes precede the replay point
+
+    def settle(self, first_use: Sequence[bool]) -> VerificationResult:
+        """The final verdict, given the guard's answer for each of :attr:`replay_keys`, in order.
+
+        Raises:
+            ValueError: not exactly one answer per key (a caller that skipped a key would accept a replay).
+        """
+        if len(first_use) != len(self.replay_keys):
+            raise ValueError(f"{len(self.replay_keys)} replay key(s) to settle, {len(first_use)} answer(s) given")
+        if all(first_use):
+            return self.if_first_use
+        # The verdict a guard gives at the replay point: the checks so far, holder binding failing, no claims.
+        r = self.if_first_use
+        return VerificationResult(r.format, (*r.outcomes[: self.replayed_after], _REPLAYED), {}, r.checked_at,
+                                  r.credential_type, r.issuer, r.profile, r.credential_digest, r.trust_block,
+                                  r.trust_age)
+
+    def settle_with(self, guard: ReplayGuard | None) -> VerificationResult:
+        """Ask ``guard`` about each key (``first_use`` records it) and settle; ``None`` checks no replay."""
+        keys = self.replay_keys
+        if guard is None or not keys:
+            return self.if_first_use
+        return self.settle([guard.first_use(key, expires_at) for key, expires_at in keys])
+
+
 #: One shared, immutable "passed" outcome per check: recording a pass allocates nothing on the hot path.
 _PASSED: Final[Mapping[Check, CheckOutcome]] = {c: CheckOutcome(c, True) for c in Check}
 
@@ -161,6 +215,8 @@ class CheckRecorder:
     issuer: str | None = None
     profile: str | None = None
     credential_digest: bytes | None = None
+    replay_keys: tuple[ReplayKey, ...] = ()
+    replayed_after: int = 0
 
     def ok(self, check: Check) -> None:
         self.outcomes.append(_PASSED[check])
@@ -236,6 +292,11 @@ class CheckRecorder:
         inside = record is not None and 0 <= index < record.status_list.size
         self.check_status(record is not None, record.status_list.get(index) if record and inside else None)
 
-    def check_replay(self, replay: ReplayGuard | None, key: bytes, expires_at: int) -> None:
-        if replay is not None and not replay.first_use(key, expires_at):
-            raise self.fail(Check.HOLDER_BINDING, Code.REPLAYED, "presentation was already used")
+    def defer_replay(self, key: bytes, expires_at: int) -> None:
+        """Mark the replay point: ``key`` goes to the guard once the pure checks are done (see the module doc)."""
+        if not self.replay_keys:
+            self.replayed_after = len(self.outcomes)
+        self.replay_keys += ((key, expires_at),)
+
+    def pending(self, claims: Mapping[str, Any] | None = None) -> PendingVerification:
+        return PendingVerification(self.result(claims), self.replay_keys, self.replayed_after)

@@ -18,7 +18,9 @@ Wire format (all CBOR in deterministic encoding, RFC 8949 §4.2; then Base45 aft
   CP1. The draft Token Status List CWT claim (65535 with a URI) would not fit the budget at all.
 - The holder proof signs the credential digest (also the Merkle leaf value), a 30-second time step and
   the verifier's nonce when it gave one. The verifier accepts steps within one of its own and each
-  (digest, step, nonce) once, through its replay guard. No zlib: CBOR of this size does not compress.
+  (digest, step, nonce) once: :func:`verify_cp1` asks its replay guard once the pure checks are done, and
+  :func:`verify_cp1_deferred` leaves that question to the caller (:mod:`credcore.verification`). No zlib:
+  CBOR of this size does not compress.
 
 Budget: at most 300 bytes before Base45, so the QR is version 13-M or lower. :func:`issue_cp1` refuses a
 credential over :data:`MAX_CREDENTIAL_BYTES`, which leaves room for the largest holder proof (a 32-char
@@ -38,7 +40,7 @@ from credcore.cp1.codec import (
 from credcore.cp1.inspection import DecodedCp1, decode_cp1
 from credcore.cp1.issue import issue_cp1
 from credcore.cp1.present import present_cp1
-from credcore.cp1.verify import verify_cp1
+from credcore.cp1.verify import verify_cp1, verify_cp1_deferred
 from credcore.profiles import PROFILES
 
 __all__ = [
@@ -56,4 +58,5 @@ __all__ = [
     "issue_cp1",
     "present_cp1",
     "verify_cp1",
+    "verify_cp1_deferred",
 ]

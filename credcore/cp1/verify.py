@@ -1,4 +1,8 @@
-"""Verifying CP1 text: the pipeline's checks (:mod:`credcore.verification`) on a parsed presentation."""
+"""Verifying CP1 text: the pipeline's checks (:mod:`credcore.verification`) on a parsed presentation.
+
+:func:`verify_cp1_deferred` leaves the replay decision open (a :class:`~credcore.verification.PendingVerification`
+keyed on the holder proof); :func:`verify_cp1` settles it with a synchronous guard.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from credcore.keys import PublicKey
 from credcore.ports import ReplayGuard
 from credcore.profiles import PROFILES_BY_ID, Profile
 from credcore.trust import IssuerKey, TrustedIssuer, TrustSnapshot
-from credcore.verification import Check, CheckRecorder, Code, StopVerification, VerificationResult
+from credcore.verification import Check, CheckRecorder, Code, PendingVerification, StopVerification, VerificationResult
 
-__all__ = ["verify_cp1"]
+__all__ = ["verify_cp1", "verify_cp1_deferred"]
 
 
 def verify_cp1(
@@ -29,7 +33,20 @@ def verify_cp1(
 
     Checks in the pipeline's order (credcore.verification): format, trust, key, signature, validity, status, holder
     binding (nonce, freshness, holder signature, replay). ``nonce`` is the verifier's, or ``None`` if it gave none:
-    a presentation must carry exactly that.
+    a presentation must carry exactly that. ``replay`` is asked once, after the pure checks; ``None`` checks no
+    replay.
+
+    Raises:
+        PayloadTooLargeError: text over :data:`MAX_TEXT_CHARS`, refused before decoding.
+        MalformedPresentationError: text that is not a well-formed CP1 presentation.
+    """
+    return verify_cp1_deferred(text, trust=trust, now=now, nonce=nonce).settle_with(replay)
+
+
+def verify_cp1_deferred(text: str, *, trust: TrustSnapshot, now: int, nonce: str | None = None) -> PendingVerification:
+    """:func:`verify_cp1` with the replay decision left to the caller: settle the result with the guard's answer.
+
+    The replay key covers (credential, time step, nonce) and expires once the step is stale.
 
     Raises:
         PayloadTooLargeError: text over :data:`MAX_TEXT_CHARS`, refused before decoding.
@@ -38,12 +55,12 @@ def verify_cp1(
     presentation = parse_presentation(text)
     rec = CheckRecorder(FORMAT, trust, now)
     try:
-        return rec.result(_check(presentation, rec, nonce, replay))
+        return rec.pending(_check(presentation, rec, nonce))
     except StopVerification:
-        return rec.result()
+        return rec.pending()
 
 
-def _check(p: Presentation, rec: CheckRecorder, nonce: str | None, replay: ReplayGuard | None) -> dict[str, Any]:
+def _check(p: Presentation, rec: CheckRecorder, nonce: str | None) -> dict[str, Any]:
     cred = p.credential
     rec.credential_digest = cred.digest
     if type(cred.alg) is not int or cred.alg != _cose.ALG_ES256:
@@ -80,9 +97,8 @@ def _check(p: Presentation, rec: CheckRecorder, nonce: str | None, replay: Repla
     message = holder_input(cred.digest, p.step, p.nonce)
     if not holder.verify(p.signature, message, "ES256"):
         raise rec.fail(Check.HOLDER_BINDING, Code.HOLDER_SIGNATURE_INVALID, "holder signature does not verify")
-    if replay is not None:
-        # One acceptance per (credential, step, nonce); once step + 1 is over the step is stale anyway.
-        rec.check_replay(replay, hashlib.sha256(message).digest(), (p.step + 2) * TIME_STEP)
+    # One acceptance per (credential, step, nonce); once step + 1 is over the step is stale anyway.
+    rec.defer_replay(hashlib.sha256(message).digest(), (p.step + 2) * TIME_STEP)
     rec.ok(Check.HOLDER_BINDING)
     return claims
 
