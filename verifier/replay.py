@@ -10,9 +10,9 @@ once per time step and a nonce once, whichever worker sees it.
   row count, which psycopg does not report reliably for a conditional upsert.)
 - Redis: ``SET key 1 NX EX ttl``, the textbook atomic once-only marker; Redis expires the key itself.
   The service uses redis-py's asyncio client (:class:`AsyncRedisReplayCache`, replies parsed by hiredis) so a
-  worker keeps serving while Redis answers: credcore's pipeline is synchronous, so it runs with a
-  :class:`verifier.service.DeferredReplay` that records the keys it asks about, and the service settles them
-  afterwards.
+  worker keeps serving while Redis answers: credcore's pipeline is synchronous, so the service runs it with the
+  replay decision deferred, asks the cache about the key it returns, and gives the answer back to credcore
+  (:class:`credcore.verification.PendingVerification`).
 """
 
 from __future__ import annotations

@@ -1,27 +1,28 @@
 """Verification as a domain operation: presentation + policy name -> :class:`Verdict`. No FastAPI here.
 
 The service asks credcore for the cryptographic verdict against the current trust snapshot, then the
-policy for the business verdict, and folds both into one answer with every check listed. Text that
-cannot be parsed as a credential is a verdict too (a failed ``format`` check), not an error: the
-request was well formed, the credential was not. Only an unknown policy or an unavailable dependency
-(replay cache) is raised.
+policy for the business verdict, and folds both into one answer with every check listed. credcore leaves
+the replay decision open (:func:`credcore.presentations.verify_presentation_deferred`): the service asks
+its replay cache about the key, on the event loop or in a worker thread, and hands the answer back to
+credcore, whose ``settle`` gives the final verdict. Text that cannot be parsed as a credential is a verdict
+too (a failed ``format`` check), not an error: the request was well formed, the credential was not. Only an
+unknown policy or an unavailable dependency (replay cache) is raised.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from credcore.errors import CredError, InfrastructureError, MalformedInputError
+from credcore.errors import CredError, MalformedInputError
 from credcore.ports import Clock, ReplayGuard
-from credcore.presentations import verify_presentation
+from credcore.presentations import verify_presentation_deferred
 from credcore.trust import TrustSnapshot
-from credcore.verification import Check, CheckOutcome, Code, VerificationResult
+from credcore.verification import Check, CheckOutcome, Code, PendingVerification, VerificationResult
 from verifier.errors import UnknownPolicyError
 from verifier.policies import Policy, PolicyDecision, evaluate
 
@@ -31,7 +32,6 @@ __all__ = [
     "TrustView",
     "Verdict",
     "VerifierService",
-    "as_replayed",
     "jsonable",
     "unparsable_result",
     "verify_qr",
@@ -105,32 +105,8 @@ class Verdict:
         }
 
 
-class DeferredReplay:
-    """A ReplayGuard that only records what credcore asks; the service settles the keys afterwards.
-
-    Answering "first use" and deciding later is sound because credcore checks replay as the last step of
-    holder binding and every step after it is pure: the verdict for a replay is the same prefix of checks
-    ending in ``replayed`` (see :func:`as_replayed`).
-    """
-
-    def __init__(self) -> None:
-        self.keys: list[tuple[bytes, int]] = []
-
-    def first_use(self, key: bytes, expires_at: int) -> bool:
-        self.keys.append((key, expires_at))
-        return True
-
-
 class AsyncReplayGuard(Protocol):
     async def first_use(self, key: bytes, expires_at: int) -> bool: ...
-
-
-def as_replayed(result: VerificationResult) -> VerificationResult:
-    """The verdict credcore gives a replayed presentation: the checks up to holder binding, which fails."""
-    outcomes = list(result.outcomes)
-    cut = next((i for i, o in enumerate(outcomes) if o.check == Check.HOLDER_BINDING and o.passed), len(outcomes))
-    failed = CheckOutcome(Check.HOLDER_BINDING, False, str(Code.REPLAYED), "presentation was already used")
-    return dataclasses.replace(result, outcomes=(*outcomes[:cut], failed), claims={})
 
 
 def unparsable_result(code: str, detail: str, trust: TrustSnapshot, now: int) -> VerificationResult:
@@ -194,7 +170,8 @@ class VerifierService:
         policy = self.policy(policy_name)
         now = self.clock.now()
         snap = self.trust.current()
-        result = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience)
+        pending = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience)
+        result = pending.settle_with(self.replay)
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
         verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
@@ -210,23 +187,19 @@ class VerifierService:
         audience: str | None = None,
         received_programmes: Collection[str | int] = (),
     ) -> Verdict:
-        """:meth:`verify` for the event loop: credcore runs against a :class:`DeferredReplay`, then the recorded
-        keys are settled without blocking the loop (the async Redis client, or the synchronous guard, such
-        as the SQL cache's write, in a worker thread)."""
+        """:meth:`verify` for the event loop: the replay cache is asked without blocking the loop (the async Redis
+        client, or the synchronous guard, such as the SQL cache's write, in a worker thread)."""
         policy = self.policy(policy_name)
         now = self.clock.now()
         snap = self.trust.current()
-        deferred = DeferredReplay()
-        result = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience,
-                            replay=deferred)
-        for key, expires_at in deferred.keys:
+        pending = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience)
+        answers: tuple[bool, ...] = ()  # a tuple, not a list: () + (a,) is (a,) itself, one allocation per key
+        for key, expires_at in pending.replay_keys:
             if self.async_replay is not None:
-                first = await self.async_replay.first_use(key, expires_at)
+                answers += (await self.async_replay.first_use(key, expires_at),)
             else:
-                first = await asyncio.to_thread(self.replay.first_use, key, expires_at)
-            if not first:
-                result = as_replayed(result)
-                break
+                answers += (await asyncio.to_thread(self.replay.first_use, key, expires_at),)
+        result = pending.settle(answers)
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
         verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
@@ -234,21 +207,20 @@ class VerifierService:
         return verdict
 
     def check(self, presentation: str, snap: TrustSnapshot, now: int, *, nonce: str | None,
-              audience: str | None, replay: ReplayGuard | None = None) -> VerificationResult:
-        """credcore's verdict; parse failures become a failed ``format`` check instead of an exception."""
+              audience: str | None) -> PendingVerification:
+        """credcore's verdict with replay pending; parse failures become a failed ``format`` check (with no replay
+        key) instead of an exception."""
         try:
-            return verify_presentation(presentation, trust=snap, now=now, audience=audience, nonce=nonce,
-                                       replay=replay or self.replay)
-        except InfrastructureError:
-            raise  # the replay cache is down: retryable, and not the credential's fault
+            return verify_presentation_deferred(presentation, trust=snap, now=now, audience=audience, nonce=nonce)
         except MalformedInputError as exc:
-            return unparsable_result(str(Code.MALFORMED), exc.detail, snap, now)
+            return PendingVerification(unparsable_result(str(Code.MALFORMED), exc.detail, snap, now))
         except CredError as exc:
-            return unparsable_result(exc.code, exc.detail, snap, now)
+            return PendingVerification(unparsable_result(exc.code, exc.detail, snap, now))
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, UnicodeError) as exc:
             # A parser bug must not turn hostile input into a 500; log it loudly and refuse the credential.
             log.error("presentation parser raised %s; treated as malformed", type(exc).__name__, exc_info=True)
-            return unparsable_result(str(Code.MALFORMED), "presentation cannot be parsed", snap, now)
+            return PendingVerification(unparsable_result(str(Code.MALFORMED), "presentation cannot be parsed", snap,
+                                                         now))
 
 
 def verify_qr(
