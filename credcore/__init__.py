@@ -2,14 +2,15 @@
 
 Formats (SD-JWT VC, compact ``CP1:`` QR credentials, Token Status List), keys and signatures, Merkle
 trees compatible with OpenZeppelin, and the verification decision. No I/O, no wall clock and no
-randomness of its own: time, salts and replay state come in as parameters (see :mod:`credcore.ports`).
+randomness of its own: time, salts and replay state come in as parameters (see :mod:`credcore.ports`), or
+the replay guard's answer comes back to a pending verdict (:func:`verify_presentation_deferred`).
 """
 
 from credcore.errors import CredError
 from credcore.keys import PublicKey, SigningKey
-from credcore.presentations import verify_presentation
+from credcore.presentations import verify_presentation, verify_presentation_deferred
 from credcore.trust import IssuerKey, StatusListRecord, TrustedIssuer, TrustSnapshot
-from credcore.verification import Check, CheckOutcome, Code, VerificationResult
+from credcore.verification import Check, CheckOutcome, Code, PendingVerification, VerificationResult
 
 __all__ = [
     "Check",
@@ -17,6 +18,7 @@ __all__ = [
     "Code",
     "CredError",
     "IssuerKey",
+    "PendingVerification",
     "PublicKey",
     "SigningKey",
     "StatusListRecord",
@@ -24,4 +26,5 @@ __all__ = [
     "TrustedIssuer",
     "VerificationResult",
     "verify_presentation",
+    "verify_presentation_deferred",
 ]
