@@ -297,8 +297,7 @@ def _check_disclosures(rec: CheckRecorder, p: _Parsed, vc: bool) -> dict[str, An
 
 
 def verify(
-    text: str, *, trust: TrustSnapshot, now: int, audience: str | None, nonce: str | None,
-    vc: bool,
+    text: str, *, trust: TrustSnapshot, now: int, audience: str | None, nonce: str | None, vc: bool,
 ) -> PendingVerification:
     """Run the pipeline up to the replay decision; raises only ``MalformedInputError`` (envelope unparseable)."""
     env = split(text)

@@ -112,7 +112,7 @@ def test_settled_as_seen_is_the_synchronous_replayed_verdict(kind: str) -> None:
     ]
 
 
-def test_a_presentation_that_fails_after_the_replay_point_still_spends_its_key_once() -> None:
+def test_a_presentation_failing_after_the_replay_point_carries_its_key() -> None:
     text = _sd_jwt_vc_failing_disclosures()
     pending = _deferred(text)
     assert pending.if_first_use.code == Code.UNREFERENCED_DISCLOSURE
