@@ -28,7 +28,7 @@ cache answers on an event loop asks it there and passes the answer to :meth:`~Pe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any, Final
@@ -180,9 +180,7 @@ class PendingVerification:
             return self.if_first_use
         # The verdict a guard gives at the replay point: the checks so far, holder binding failing, no claims.
         r = self.if_first_use
-        return VerificationResult(r.format, (*r.outcomes[: self.replayed_after], _REPLAYED), {}, r.checked_at,
-                                  r.credential_type, r.issuer, r.profile, r.credential_digest, r.trust_block,
-                                  r.trust_age)
+        return replace(r, outcomes=(*r.outcomes[: self.replayed_after], _REPLAYED), claims={})
 
     def settle_with(self, guard: ReplayGuard | None) -> VerificationResult:
         """Ask ``guard`` about each key (``first_use`` records it) and settle; ``None`` checks no replay."""

@@ -171,12 +171,8 @@ class VerifierService:
         now = self.clock.now()
         snap = self.trust.current()
         pending = self.check(presentation, snap, now, nonce=nonce, audience=audience or self.audience)
-        result = pending.settle_with(self.replay)
-        stale = self.is_stale(snap, now)
-        decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
-        verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
-        self._on_verdict(verdict, policy_name)
-        return verdict
+        return self._verdict(pending.settle_with(self.replay), policy, policy_name, snap, now,
+                             received_programmes=received_programmes)
 
     async def verify_async(
         self,
@@ -199,7 +195,12 @@ class VerifierService:
                 answers += (await self.async_replay.first_use(key, expires_at),)
             else:
                 answers += (await asyncio.to_thread(self.replay.first_use, key, expires_at),)
-        result = pending.settle(answers)
+        return self._verdict(pending.settle(answers), policy, policy_name, snap, now,
+                             received_programmes=received_programmes)
+
+    def _verdict(self, result: VerificationResult, policy: Policy, policy_name: str, snap: TrustSnapshot, now: int, *,
+                 received_programmes: Collection[str | int]) -> Verdict:
+        """credcore's final result through the policy, counted for /metrics."""
         stale = self.is_stale(snap, now)
         decision = evaluate(policy, result, received_programmes=received_programmes, trust_stale=stale)
         verdict = Verdict(result, decision, stale, self.max_snapshot_age_s)
