@@ -117,8 +117,7 @@ class SigningKeys:
             try:
                 return attempt(self.ring.current)
             except KeyWindowClosedError:
-                with self._sessions() as session:
-                    self.ring.refresh(session)
+                self.refresh()
         raise KeyWindowClosedError("the signing key changed during issuance; retry")
 
     def all(self) -> list[IssuerKeyInfo]:
@@ -149,8 +148,7 @@ class SigningKeys:
                 audit.append(session, at=self._clock.now(), actor=actor, action="key.rotated", target=new.thumbprint,
                              details={"previous": old.thumbprint if old else None})
         except Exception:
-            with self._sessions() as session:
-                self.ring.refresh(session)
+            self.refresh()
             raise
         self._on_chain = True
         self._closing_pending = True
