@@ -32,6 +32,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_VECTORS = ROOT.parent / "shared" / "vectors"
 FIXED_NOW = 1_795_000_000  # 2026-11-18T...Z: a fixed clock for deterministic tests
+#: Debian's Chromium as every browser test launches it: headless, and quiet (no update or sync traffic).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
 
 
 def require(available: bool, what: str) -> None:

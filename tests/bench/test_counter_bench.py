@@ -16,15 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import serve_app
+from support import CHROMIUM_FLAGS, serve_app
 
 from tests.bench.budget import record
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
 BUDGET_MS = 300.0
 ROUNDS, SMOKE_ROUNDS = 30, 3
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +51,7 @@ def test_counter_scan_to_verdict(counter: tuple[str, Any], benchmark: Any, chrom
     page_ms: list[float] = []
     wall_ms: list[float] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=FLAGS)
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page()
             page.goto(url)

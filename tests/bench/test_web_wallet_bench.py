@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import serve_app
+from support import CHROMIUM_FLAGS, serve_app
 
 from tests.bench.budget import record
 
@@ -36,8 +36,6 @@ SIZE_BUDGET_BYTES = 200 * 1024
 ROUNDS = 5
 PIN = "135790"
 PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 def _dist() -> Path:
@@ -137,7 +135,7 @@ def test_web_wallet_open_to_qr_and_redraw(world: tuple[Any, str], benchmark: Any
     stack, url = world
     tag = f"--civicpass-bench={uuid.uuid4().hex}"  # an unknown switch: Chromium ignores it, /proc shows it
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=[*FLAGS, tag])
+        browser = p.chromium.launch(executable_path=chromium_path, args=[*CHROMIUM_FLAGS, tag])
         context = browser.new_context(**PHONE)
         page = context.new_page()
         page.goto(url)

@@ -15,10 +15,9 @@ from urllib.parse import quote, unquote
 
 import pytest
 from e2e_world import RESIDENT_CLAIMS, Holder, eventually
+from support import CHROMIUM_FLAGS
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.chromium]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 PASSWORD = "desk-e2e-password"
 PEOPLE = {  # username -> (issuer, role, display name, office)
     "kim": ("cityhall", "clerk", "김민지", "해운대구청"),
@@ -43,7 +42,7 @@ def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, args=FLAGS)
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         yield b
         b.close()
 

@@ -29,11 +29,9 @@ from typing import Any
 
 import pytest
 from e2e_world import RESIDENT, RESIDENT_CLAIMS, Stack
-from support import serve_app
+from support import CHROMIUM_FLAGS, serve_app
 
 pytestmark = [pytest.mark.chain, pytest.mark.chromium, pytest.mark.slow]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
          "locale": "ko-KR"}
 PIN = "246810"
@@ -84,7 +82,7 @@ def playwright() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
-    b = playwright.chromium.launch(executable_path=chromium_path, args=FLAGS)
+    b = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
     yield b
     b.close()
 
@@ -323,7 +321,7 @@ def test_receive_through_the_camera(stack: Stack, playwright: Any, chromium_path
     video = _y4m(base64.b64decode(offer["qr_png_base64"]), tmp_path / "offer.y4m")
     camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
               f"--use-file-for-fake-video-capture={video}"]
-    b = playwright.chromium.launch(executable_path=chromium_path, args=[*FLAGS, *camera])
+    b = playwright.chromium.launch(executable_path=chromium_path, args=[*CHROMIUM_FLAGS, *camera])
     try:
         context = b.new_context(**PHONE)
         context.grant_permissions(["camera"])

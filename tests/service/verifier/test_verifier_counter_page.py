@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import serve_app
+from support import CHROMIUM_FLAGS, serve_app
 from verifier_world import World, qr_png
 
 from credcore import jws
@@ -29,8 +29,6 @@ from verifier.service import StaticTrust
 from verifier.settings import VerifierSettings
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,7 @@ def y4m_of(png: bytes, path: Path, frames: int = 10) -> Path:
 
 
 def _browser(playwright, chromium_path: str, extra: list[str] = ()):  # type: ignore[assignment]
-    return playwright.chromium.launch(executable_path=chromium_path, args=[*FLAGS, *extra])
+    return playwright.chromium.launch(executable_path=chromium_path, args=[*CHROMIUM_FLAGS, *extra])
 
 
 def _watch_csp(page) -> list[str]:
